@@ -1,0 +1,213 @@
+"""Patch metadata: which lists merge by which key, which structs retain keys, which fields are replaced whole.
+
+The metadata comes from OpenAPI v2 definitions: ``x-kubernetes-patch-strategy`` (``merge``, ``replace``,
+``retainKeys`` or ``merge,retainKeys``) and ``x-kubernetes-patch-merge-key`` on a property, ``$ref`` between
+definitions, ``items`` for lists and ``additionalProperties`` for maps. Two sources share one reader:
+
+- a server's ``/openapi/v2`` document (``definitions``, refs ``#/definitions/<name>``), via ``Schema.from_openapi``;
+- the JSON Schema definitions bundled in ``kubernetes-validate``, one per Kubernetes minor version
+  (``$defs``, refs ``#/$defs/<name>``), via ``Schema.bundled``.
+
+Nodes are resolved lazily and cached, so a lookup in the merge hot path is one dict access.
+A field that the schema does not know has no metadata: maps merge key by key and lists are replaced whole,
+which is also what the server does for it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+_STRATEGIES = {"", "merge", "replace"}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMeta:
+    """Patch metadata of one field: its strategy, whether it retains keys, its merge key, its value's node.
+
+    For a list, ``node`` describes the list's items; for a map or struct, the value itself.
+    """
+
+    strategy: str = ""
+    retain_keys: bool = False
+    merge_key: str = ""
+    node: "Node | None" = None
+
+
+NO_META = FieldMeta()
+
+
+def parse_strategy(text: str) -> tuple[str, bool]:
+    """Split ``x-kubernetes-patch-strategy`` into (strategy, retain_keys), as apimachinery does."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    retain = "retainKeys" in parts
+    others = [part for part in parts if part != "retainKeys"]
+    if len(parts) > 2 or len(others) > 1 or (others and others[0] not in _STRATEGIES):
+        raise ValueError(f"unexpected patch strategy {text!r}")
+    return (others[0] if others else ""), retain
+
+
+class Node:
+    """The patch metadata of one object type (a struct with properties, or a map with one value type)."""
+
+    __slots__ = ("_schema", "_raw", "_fields", "name")
+
+    def __init__(self, schema: "Schema", raw: Mapping[str, Any], name: str = "") -> None:
+        self._schema = schema
+        self._raw = raw
+        self._fields: dict[str, FieldMeta] = {}
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Node({self.name or '<inline>'})"
+
+    def field(self, key: str) -> FieldMeta:
+        """The metadata of field ``key``; ``NO_META`` for a field the schema does not describe."""
+        meta = self._fields.get(key)
+        if meta is None:
+            meta = self._fields[key] = self._resolve_field(key)
+        return meta
+
+    def _resolve_field(self, key: str) -> FieldMeta:
+        properties = self._raw.get("properties")
+        prop = properties.get(key) if properties else None
+        if prop is None:
+            additional = self._raw.get("additionalProperties")
+            if not isinstance(additional, Mapping):
+                return NO_META
+            prop = additional
+        strategy, retain = parse_strategy(prop.get("x-kubernetes-patch-strategy", ""))
+        merge_key = prop.get("x-kubernetes-patch-merge-key", "")
+        value = self._schema.deref(prop)
+        if _is_array(value):
+            items = value.get("items")
+            node = self._schema.node_of(items) if isinstance(items, Mapping) else None
+        else:
+            node = self._schema.node_of(value)
+        return FieldMeta(strategy, retain, merge_key, node)
+
+
+def _is_array(schema: Mapping[str, Any]) -> bool:
+    kind = schema.get("type")
+    return kind == "array" or (isinstance(kind, list) and "array" in kind)
+
+
+class Schema:
+    """Patch metadata for every definition of one OpenAPI document."""
+
+    def __init__(self, definitions: Mapping[str, Any], ref_prefix: str) -> None:
+        self._definitions = definitions
+        self._ref_prefix = ref_prefix
+        self._nodes: dict[str, Node] = {}
+        self._kinds: dict[tuple[str, str], str] | None = None
+
+    @classmethod
+    def from_openapi(cls, doc: Mapping[str, Any]) -> "Schema":
+        """From an OpenAPI v2 document (a server's ``/openapi/v2``): its ``definitions``."""
+        if "definitions" not in doc:
+            raise ValueError("not an OpenAPI v2 document: it has no 'definitions'")
+        return cls(doc["definitions"], "#/definitions/")
+
+    @classmethod
+    def bundled(cls, version: str | None = None) -> "Schema":
+        """The definitions bundled with kubernetes-validate for the nearest Kubernetes version (default newest)."""
+        return _load_bundled(nearest_bundled_version(version))
+
+    def definition(self, name: str) -> Node | None:
+        """The node of a named definition (``io.k8s.api.apps.v1.Deployment``), None if there is none."""
+        node = self._nodes.get(name)
+        if node is None:
+            raw = self._definitions.get(name)
+            if raw is None:
+                return None
+            node = self._nodes[name] = Node(self, raw, name)
+        return node
+
+    def for_kind(self, api_version: str, kind: str) -> Node | None:
+        """The node of the definition tagged with this group/version/kind; None for an unknown kind."""
+        if self._kinds is None:
+            self._kinds = self._index_kinds()
+        name = self._kinds.get((api_version, kind))
+        return self.definition(name) if name else None
+
+    def _index_kinds(self) -> dict[tuple[str, str], str]:
+        index: dict[tuple[str, str], str] = {}
+        for name, raw in self._definitions.items():
+            for gvk in raw.get("x-kubernetes-group-version-kind", ()):
+                group, version = gvk.get("group", ""), gvk.get("version", "")
+                api_version = f"{group}/{version}" if group else version
+                index.setdefault((api_version, gvk.get("kind", "")), name)
+        return index
+
+    def deref(self, schema: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Follow ``$ref`` (also a lone ``allOf: [{$ref}]``) to the referenced definition."""
+        for _ in range(32):
+            ref = schema.get("$ref")
+            if ref is None:
+                all_of = schema.get("allOf")
+                if isinstance(all_of, list) and len(all_of) == 1 and "$ref" in all_of[0]:
+                    ref = all_of[0]["$ref"]
+            if ref is None:
+                return schema
+            target = self._definitions.get(ref.removeprefix(self._ref_prefix))
+            if target is None:
+                return {}
+            schema = target
+        raise ValueError(f"$ref cycle at {schema.get('$ref')}")
+
+    def node_of(self, schema: Mapping[str, Any]) -> Node | None:
+        """The node for a property's schema, shared for named definitions; None for scalars."""
+        ref = schema.get("$ref")
+        if ref is None:
+            all_of = schema.get("allOf")
+            if isinstance(all_of, list) and len(all_of) == 1:
+                ref = all_of[0].get("$ref")
+        if ref is not None:
+            return self.definition(ref.removeprefix(self._ref_prefix))
+        if "properties" in schema or isinstance(schema.get("additionalProperties"), Mapping):
+            return Node(self, schema)
+        return None
+
+
+def _bundled_root() -> Path:
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("kubernetes-validate is not installed; it carries the bundled OpenAPI definitions")
+    return Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
+
+
+def bundled_versions() -> list[tuple[int, int]]:
+    """The Kubernetes (major, minor) versions whose definitions are bundled, oldest first."""
+    found = set()
+    for entry in _bundled_root().iterdir():
+        match = re.fullmatch(r"v(\d+)\.(\d+)\.\d+-local", entry.name)
+        if match and (entry / "_definitions.json").is_file():
+            found.add((int(match[1]), int(match[2])))
+    return sorted(found)
+
+
+def nearest_bundled_version(version: str | None) -> tuple[int, int]:
+    """The bundled version closest to ``version`` (``"1.30"``, ``"v1.20.2"``); the newest for None."""
+    available = bundled_versions()
+    if not available:
+        raise RuntimeError(f"no bundled OpenAPI definitions found under {_bundled_root()}")
+    if version is None:
+        return available[-1]
+    match = re.match(r"v?(\d+)\.(\d+)", version)
+    if not match:
+        raise ValueError(f"not a Kubernetes version: {version!r} (expected e.g. '1.30')")
+    wanted = (int(match[1]), int(match[2]))
+    return min(available, key=lambda v: (abs((v[0] - wanted[0]) * 1000 + v[1] - wanted[1]), -v[1]))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_bundled(version: tuple[int, int]) -> Schema:
+    path = _bundled_root() / f"v{version[0]}.{version[1]}.0-local" / "_definitions.json"
+    with path.open("rb") as handle:
+        doc = json.load(handle)
+    return Schema(doc["$defs"], "#/$defs/")

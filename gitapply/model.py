@@ -1,0 +1,61 @@
+"""The nouns shared by every layer: which object (``ObjectKey``), where it came from (``Origin``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ObjectKey:
+    """Identifies one Kubernetes object. ``namespace`` is "" for cluster-scoped objects."""
+
+    group: str
+    version: str
+    kind: str
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, obj: dict[str, Any], namespace: str = "") -> "ObjectKey":
+        """The key of an object dict; ``namespace`` fills in when the object has none."""
+        api_version = obj.get("apiVersion", "")
+        group, _, version = api_version.rpartition("/")
+        metadata = obj.get("metadata") or {}
+        return cls(group, version, obj.get("kind", ""), metadata.get("namespace") or namespace, metadata.get("name", ""))
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def __str__(self) -> str:
+        """``apps/Deployment/shop/web``, ``Namespace/shop``: the prefix of every message about the object."""
+        parts = [f"{self.group}/{self.kind}" if self.group else self.kind]
+        if self.namespace:
+            parts.append(self.namespace)
+        parts.append(self.name)
+        return "/".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a desired object was read: file (relative to the source root), document index, first line."""
+
+    path: str
+    document: int = 0
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A desired object and where it came from. ``obj`` is treated as immutable."""
+
+    obj: dict[str, Any]
+    origin: Origin
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey.of(self.obj)
