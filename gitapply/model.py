@@ -1,9 +1,28 @@
-"""The nouns shared by every layer: which object (``ObjectKey``), where it came from (``Origin``)."""
+"""The nouns shared by every layer: which object (``ObjectKey``), where it came from (``Origin``),
+what is done to it (``Action``) and how it is patched (``PatchType``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+
+
+class Action(StrEnum):
+    """What gitapply does to one object."""
+
+    CREATE = "create"
+    PATCH = "patch"
+    UNCHANGED = "unchanged"
+    PRUNE = "prune"
+    REPLACE = "replace"
+
+
+class PatchType(StrEnum):
+    """The patch formats the API server accepts, by content type."""
+
+    STRATEGIC = "application/strategic-merge-patch+json"
+    MERGE = "application/merge-patch+json"
 
 
 @dataclass(frozen=True, slots=True, order=True)

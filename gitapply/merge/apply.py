@@ -124,7 +124,8 @@ def _merge_key(result: dict, key: str, value: Any, node: Node | None, server: bo
             result[key] = merge_map(old, value, meta.node, server)
     elif kind is list:
         meta = _meta(node, key)
-        if meta.strategy == MERGE:
+        # A deletion list deletes whatever the field's strategy (xref: kubernetes/kubernetes#110472).
+        if meta.strategy == MERGE or delete_list:
             result[key] = merge_list(old, value, meta, server, delete_list=delete_list)
         else:
             result[key] = _new_value(value, meta, server)

@@ -1,0 +1,91 @@
+"""The ``Cluster`` protocol: the narrow interface through which gitapply reads and writes live state.
+
+Two implementations: ``cluster.kube.KubeCluster`` (a real API server, through the official client) and the
+embedded local cluster. Objects are plain JSON dicts. Reads are by LIST per kind, so that comparing
+thousands of objects costs a handful of requests. Errors are gitapply's own (``gitapply.errors``), each
+naming the object it is about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from ..merge import Node
+from ..model import ObjectKey, PatchType
+
+
+class Propagation(StrEnum):
+    """What happens to an object's dependents when it is deleted."""
+
+    BACKGROUND = "Background"
+    FOREGROUND = "Foreground"
+    ORPHAN = "Orphan"
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """Discovery's answer for one apiVersion/kind: the REST resource name and whether it is namespaced."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespaced: bool
+    verbs: frozenset[str] = frozenset()
+
+    def path(self, namespace: str = "", name: str = "") -> str:
+        """The REST path of the collection (or of one object when ``name`` is given)."""
+        group, _, version = self.api_version.rpartition("/")
+        base = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.name}"
+        return f"{base}/{name}" if name else base
+
+
+class Cluster(Protocol):
+    """Live state: discovery, reads, writes, server-side dry-run, patch metadata."""
+
+    def server_version(self) -> str:
+        """The server's git version, e.g. ``v1.20.2``."""
+        ...
+
+    def default_namespace(self) -> str:
+        """The namespace of the current context (``default`` when it names none)."""
+        ...
+
+    def resource(self, api_version: str, kind: str) -> Resource:
+        """Discovery for one kind; raises ``UnknownKindError`` naming what the server does offer."""
+        ...
+
+    def patch_node(self, api_version: str, kind: str) -> Node | None:
+        """Patch metadata for a built-in kind (strategic merge patch); None means JSON merge patch."""
+        ...
+
+    def get(self, key: ObjectKey) -> dict[str, Any] | None:
+        """One object, or None when it does not exist."""
+        ...
+
+    def list(
+        self, api_version: str, kind: str, *, namespace: str = "", label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        """All objects of a kind (in one namespace, or all when ""), matching the selector; paginated."""
+        ...
+
+    def create(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """Create an object; returns what the server stored."""
+        ...
+
+    def patch(
+        self, key: ObjectKey, patch: dict[str, Any], patch_type: PatchType, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Patch an object; returns what the server stored."""
+        ...
+
+    def delete(
+        self, key: ObjectKey, *, propagation: Propagation = Propagation.BACKGROUND, dry_run: bool = False
+    ) -> None:
+        """Delete an object (absent objects are not an error)."""
+        ...
+

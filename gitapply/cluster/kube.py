@@ -1,0 +1,319 @@
+"""The real cluster backend, on the official ``kubernetes`` client; the only module that imports it.
+
+The client is used for what it does well — kubeconfig and in-cluster configuration, authentication, TLS,
+a pooled HTTP connection — and bypassed for what costs time: responses are decoded with ``json.loads``
+into plain dicts (``_preload_content=False``), never into the generated models (FACTS: the model layer is
+slow, and importing it alone takes ~0.4 s, so this module is imported only by commands that need a cluster).
+
+Errors from the API are mapped to gitapply's own, each naming the object and saying what to do; transient
+failures (timeouts, connection resets, 429, 5xx) are retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import kubernetes.client
+import kubernetes.config
+import urllib3.exceptions
+from kubernetes.client.exceptions import ApiException
+
+from ..errors import (
+    ClusterError,
+    ConflictingWriteError,
+    ConnectionFailedError,
+    InvalidObjectError,
+    NotFoundError,
+    UnknownKindError,
+)
+from ..merge import Node, Schema
+from ..model import ObjectKey, PatchType
+from .base import Propagation, Resource
+
+_TRANSIENT_STATUS = {429, 500, 502, 503, 504}
+_BUILTIN_DEFINITION_PREFIXES = (
+    "io.k8s.api.",
+    "io.k8s.apimachinery.",
+    "io.k8s.kube-aggregator.",
+    "io.k8s.apiextensions-apiserver.",
+)
+_PAGE_SIZE = 500
+
+
+def cache_root() -> Path:
+    """gitapply's cache folder (``$GITAPPLY_CACHE`` or ``~/.cache/gitapply``)."""
+    return Path(os.environ.get("GITAPPLY_CACHE") or Path.home() / ".cache" / "gitapply")
+
+
+class KubeCluster:
+    """A Kubernetes API server reached through a kubeconfig context or the in-cluster service account."""
+
+    def __init__(
+        self,
+        *,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        retries: int = 5,
+        pool_size: int = 16,
+        timeout: float = 30.0,
+    ) -> None:
+        configuration = kubernetes.client.Configuration()
+        self._namespace = _load_configuration(configuration, kubeconfig, context)
+        configuration.connection_pool_maxsize = pool_size
+        self._api = kubernetes.client.ApiClient(configuration)
+        self._server = configuration.host
+        self._retries = retries
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._resources: dict[str, dict[str, Resource] | None] = {}
+        self._version: str | None = None
+        self._schema: Schema | None = None
+        self.requests = 0
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        subject: str = "",
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        """One API request with retries for transient failures; the decoded JSON response."""
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        delay = 0.2
+        for attempt in range(self._retries + 1):
+            with self._lock:
+                self.requests += 1
+            try:
+                response = self._api.call_api(
+                    path, method, query_params=query or [], header_params=headers, body=body,
+                    auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+                    _request_timeout=self._timeout,
+                )
+                data = response.data
+                return json.loads(data) if data else None
+            except ApiException as exc:
+                if exc.status not in _TRANSIENT_STATUS or attempt == self._retries:
+                    raise _map_api_error(exc, subject or path) from exc
+                delay = _retry_after(exc, delay)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                if attempt == self._retries:
+                    raise ConnectionFailedError(
+                        subject or self._server,
+                        f"cannot reach the API server at {self._server} ({exc}); check the kubeconfig context "
+                        "and that the server is up",
+                    ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        raise AssertionError("unreachable")
+
+    # -- discovery ------------------------------------------------------------------------------------------
+
+    def server_version(self) -> str:
+        if self._version is None:
+            self._version = self.request("GET", "/version")["gitVersion"]
+        return self._version
+
+    def default_namespace(self) -> str:
+        return self._namespace
+
+    def resource(self, api_version: str, kind: str) -> Resource:
+        resources = self._group_version(api_version)
+        found = resources.get(kind) if resources else None
+        if found is None:
+            offered = self._versions_offering(kind)
+            hint = f"the server offers it as {', '.join(offered)}" if offered else "the server has no such kind; is its CRD installed?"
+            raise UnknownKindError(f"{api_version}/{kind}", f"unknown kind {kind} in {api_version}: {hint}")
+        return found
+
+    def _group_version(self, api_version: str) -> dict[str, Resource] | None:
+        if api_version not in self._resources:
+            path = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
+            try:
+                listing = self.request("GET", path, subject=api_version)
+            except NotFoundError:
+                self._resources[api_version] = None
+                return None
+            self._resources[api_version] = {
+                item["kind"]: Resource(api_version, item["kind"], item["name"], item["namespaced"],
+                                       frozenset(item.get("verbs", ())))
+                for item in listing.get("resources", ())
+                if "/" not in item["name"]
+            }
+        return self._resources[api_version]
+
+    def _versions_offering(self, kind: str) -> list[str]:
+        """Every apiVersion serving ``kind`` (a full discovery; only on the error path)."""
+        versions = list(self.request("GET", "/api").get("versions", ()))
+        for group in self.request("GET", "/apis").get("groups", ()):
+            versions += [version["groupVersion"] for version in group.get("versions", ())]
+        return [version for version in versions if kind in (self._group_version(version) or {})]
+
+    def patch_node(self, api_version: str, kind: str) -> Node | None:
+        node = self.schema().for_kind(api_version, kind)
+        if node is None or not node.name.startswith(_BUILTIN_DEFINITION_PREFIXES):
+            return None  # custom resources get JSON merge patch, as kubectl gives them
+        return node
+
+    def schema(self) -> Schema:
+        """Patch metadata from the server's ``/openapi/v2``, cached on disk per server and version."""
+        if self._schema is None:
+            self._schema = Schema.from_openapi(self._openapi_document())
+        return self._schema
+
+    def _openapi_document(self) -> dict[str, Any]:
+        server = hashlib.sha256(self._server.encode()).hexdigest()[:12]
+        path = cache_root() / "openapi" / f"{server}-{self.server_version()}.json"
+        if path.is_file():
+            try:
+                return json.loads(path.read_bytes())
+            except ValueError:
+                path.unlink(missing_ok=True)
+        document = self.request("GET", "/openapi/v2")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(document))
+        partial.replace(path)
+        return document
+
+    # -- reads ----------------------------------------------------------------------------------------------
+
+    def get(self, key: ObjectKey) -> dict[str, Any] | None:
+        resource = self.resource(key.api_version, key.kind)
+        try:
+            obj = self.request("GET", resource.path(key.namespace, key.name), subject=str(key))
+        except NotFoundError:
+            return None
+        return _typed(obj, key.api_version, key.kind)
+
+    def list(
+        self, api_version: str, kind: str, *, namespace: str = "", label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        resource = self.resource(api_version, kind)
+        path = resource.path(namespace)
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            query = [("limit", str(_PAGE_SIZE))]
+            if label_selector:
+                query.append(("labelSelector", label_selector))
+            if token:
+                query.append(("continue", token))
+            page = self.request("GET", path, subject=f"{api_version}/{kind}", query=query)
+            items += (_typed(item, api_version, kind) for item in page.get("items") or ())
+            token = (page.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return items
+
+    # -- writes ---------------------------------------------------------------------------------------------
+
+    def create(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        key = ObjectKey.of(obj)
+        resource = self.resource(key.api_version, key.kind)
+        created = self.request("POST", resource.path(key.namespace), subject=str(key), body=obj,
+                               query=_dry_run(dry_run))
+        return _typed(created, key.api_version, key.kind)
+
+    def patch(
+        self, key: ObjectKey, patch: dict[str, Any], patch_type: PatchType, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        resource = self.resource(key.api_version, key.kind)
+        patched = self.request("PATCH", resource.path(key.namespace, key.name), subject=str(key), body=patch,
+                               content_type=str(patch_type), query=_dry_run(dry_run))
+        return _typed(patched, key.api_version, key.kind)
+
+    def delete(
+        self, key: ObjectKey, *, propagation: Propagation = Propagation.BACKGROUND, dry_run: bool = False
+    ) -> None:
+        resource = self.resource(key.api_version, key.kind)
+        options = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": str(propagation)}
+        if dry_run:
+            options["dryRun"] = ["All"]
+        try:
+            self.request("DELETE", resource.path(key.namespace, key.name), subject=str(key), body=options)
+        except NotFoundError:
+            return
+
+
+def _load_configuration(configuration: Any, kubeconfig: str | None, context: str | None) -> str:
+    """Fill ``configuration`` from a kubeconfig (flag, $KUBECONFIG, ~/.kube/config) or the in-cluster
+    service account; return the default namespace."""
+    path = kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    has_file = any(Path(part).is_file() for part in path.split(os.pathsep) if part)
+    if not kubeconfig and not has_file and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        kubernetes.config.load_incluster_config(client_configuration=configuration)
+        namespace_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+        return namespace_file.read_text().strip() if namespace_file.is_file() else "default"
+    if not has_file:
+        raise ConnectionFailedError("kubeconfig", f"no kubeconfig at {path}; pass --kubeconfig or set KUBECONFIG")
+    try:
+        kubernetes.config.load_kube_config(config_file=path, context=context,
+                                           client_configuration=configuration, persist_config=False)
+        contexts, active = kubernetes.config.list_kube_config_contexts(config_file=path)
+    except (kubernetes.config.ConfigException, ValueError, KeyError) as exc:
+        raise ConnectionFailedError("kubeconfig", f"{path}: {exc}; check the file and the --context name") from exc
+    chosen = next((item for item in contexts if item["name"] == context), active) if context else active
+    return ((chosen or {}).get("context") or {}).get("namespace") or "default"
+
+
+def _typed(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
+    """Items of a LIST come without apiVersion/kind; put them back so every object names itself."""
+    if obj.get("kind") != kind or obj.get("apiVersion") != api_version:
+        obj = {"apiVersion": api_version, "kind": kind, **obj}
+        obj["apiVersion"], obj["kind"] = api_version, kind
+    return obj
+
+
+def _dry_run(dry_run: bool) -> list[tuple[str, str]]:
+    return [("dryRun", "All")] if dry_run else []
+
+
+def _retry_after(exc: ApiException, default: float) -> float:
+    try:
+        return min(float((exc.headers or {}).get("Retry-After", default)), 10.0)
+    except ValueError:
+        return default
+
+
+def _status(exc: ApiException) -> dict[str, Any]:
+    try:
+        body = json.loads(exc.body) if exc.body else {}
+    except ValueError:
+        return {"message": str(exc.body)[:500]}
+    return body if isinstance(body, dict) else {}
+
+
+def _map_api_error(exc: ApiException, subject: str) -> ClusterError:
+    status = _status(exc)
+    message = status.get("message") or exc.reason or "request failed"
+    reason = status.get("reason", "")
+    if exc.status == 404:
+        return NotFoundError(subject, f"not found ({message})")
+    if exc.status == 409:
+        if reason == "AlreadyExists":
+            return ConflictingWriteError(subject, f"already exists ({message}); it was created concurrently, re-run")
+        return ConflictingWriteError(subject, f"changed while being written ({message}); re-run to retry")
+    if exc.status == 422 or reason == "Invalid":
+        causes = (status.get("details") or {}).get("causes") or ()
+        fields = ", ".join(sorted({cause.get("field", "") for cause in causes if cause.get("field")}))
+        where = f" (fields: {fields})" if fields else ""
+        return InvalidObjectError(subject, f"the server rejected the object{where}: {message}")
+    if exc.status in (401, 403):
+        return ConnectionFailedError(
+            subject, f"not allowed ({message}); check the credentials and RBAC of the kubeconfig user"
+        )
+    if exc.status == 400:
+        return InvalidObjectError(subject, f"bad request: {message}")
+    return ClusterError(subject, f"the API server answered {exc.status} {exc.reason}: {message}")

@@ -1,0 +1,1 @@
+"""Effects: each module performs one kind of change against a ``Cluster``."""

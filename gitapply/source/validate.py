@@ -1,0 +1,334 @@
+"""Checks on desired objects before anything is written, collected as ``Problem`` values rather than raised.
+
+Rules:
+
+* Every object needs ``apiVersion``, ``kind`` and ``metadata.name``, all non-empty strings (``generateName`` cannot
+  be applied: ``kubectl apply`` refuses it too).
+* One object, one definition: two manifests with the same group, kind, namespace (as written) and name are a
+  problem reported at the second, naming the first. The API version is not part of the identity — ``apps/v1``
+  and ``apps/v1beta1`` of one Deployment are the same object in the cluster.
+* Built-in kinds are checked against the strict OpenAPI definitions bundled with kubernetes-validate
+  (``kubernetes-json-schema/v1.NN.0-local-strict/_definitions.json``; read directly, the package itself is never
+  imported): types (``null`` allowed where the schema says so), int-or-string and quantity ``oneOf``, ``enum``,
+  ``required``, arrays, ``$ref`` and unknown fields (``additionalProperties: false``). Formats are not checked.
+  A kind the definitions do not name (a custom resource, a removed API version) is not schema-checked.
+* Namespace defaulting needs the cluster's discovery, so it is a separate pure step,
+  ``apply_default_namespace``, which the planning layer calls with the server's answer.
+
+Every problem names the file and line (the object's document start) and, when known, the object; schema
+problems then give the field path, e.g. ``deploy/web.yaml:3: apps/Deployment/shop/web:
+spec.template.spec.containers[0].imagee: unknown field; did you mean "image"?``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.util
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitapply.errors import SourceError
+from gitapply.model import Manifest, Origin
+
+_BOOLEAN_HINT = "quote it: YAML 1.1 (and so kubectl) reads unquoted y, n, yes, no, on, off, true, false as booleans"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with the desired state: where (file and line), about what object, and what."""
+
+    where: Origin
+    message: str
+    subject: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.subject}: {self.message}" if self.subject else f"{self.where}: {self.message}"
+
+    @property
+    def sort_key(self) -> tuple[str, int, int]:
+        return (self.where.path, self.where.line, self.where.document)
+
+
+def problems_error(problems: Sequence[Problem], source: str) -> SourceError:
+    """One ``SourceError`` for all problems: a single problem's subject is its ``path:line``."""
+    if len(problems) == 1:
+        problem = problems[0]
+        message = f"{problem.subject}: {problem.message}" if problem.subject else problem.message
+        return SourceError(str(problem.where), message)
+    listing = "\n".join(f"  {problem}" for problem in sorted(problems, key=lambda p: p.sort_key))
+    return SourceError(source, f"{len(problems)} problems in the manifests; fix them and run again:\n{listing}")
+
+
+def validate(manifests: Iterable[Manifest], schema_version: str | None = None) -> list[Problem]:
+    """Every problem with these manifests: identity fields, duplicates, and the schema of built-in kinds.
+
+    ``schema_version`` is a Kubernetes version (``"1.30"``, ``"v1.30.2"``); the nearest bundled definitions are
+    used, the newest when None.
+    """
+    manifests = list(manifests)
+    problems: list[Problem] = []
+    identified = []
+    for manifest in manifests:
+        found = identity_problems(manifest)
+        problems.extend(found)
+        if not found:
+            identified.append(manifest)
+    problems.extend(duplicate_problems(identified))
+    if identified:
+        schemas = kind_schemas(schema_version)
+        for manifest in identified:
+            problems.extend(schemas.problems(manifest))
+    return sorted(problems, key=lambda p: p.sort_key)
+
+
+def identity_problems(manifest: Manifest) -> list[Problem]:
+    """``apiVersion``, ``kind`` and ``metadata.name`` present and strings; ``metadata.namespace`` a string."""
+    obj = manifest.obj
+    missing = [field for field in ("apiVersion", "kind") if field not in obj or obj[field] in ("", None)]
+    problems = [Problem(manifest.origin, f"{field} must be a string, got {_describe(obj[field])}"
+                        + (f"; {_BOOLEAN_HINT}" if isinstance(obj[field], bool) else ""))
+                for field in ("apiVersion", "kind") if field not in missing and not isinstance(obj[field], str)]
+    metadata = obj.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        problems.append(Problem(manifest.origin, f"metadata must be a mapping, got {_describe(metadata)}"))
+        metadata = {}
+    metadata = metadata or {}
+    for field in ("name", "namespace"):
+        value = metadata.get(field)
+        if value is not None and value != "" and not isinstance(value, str):
+            hint = f"; {_BOOLEAN_HINT}" if isinstance(value, bool) else "; quote it"
+            problems.append(Problem(manifest.origin, f"metadata.{field} must be a string, got {_describe(value)}{hint}"))
+    if metadata.get("name") in ("", None):
+        if metadata.get("generateName"):
+            problems.append(Problem(manifest.origin, "metadata.generateName cannot be applied; set metadata.name"))
+        else:
+            missing.append("metadata.name")
+    if missing:
+        problems.insert(0, Problem(manifest.origin, f"missing {', '.join(missing)}; every manifest needs "
+                                                    "apiVersion, kind and metadata.name"))
+    return problems
+
+
+def duplicate_problems(manifests: Iterable[Manifest]) -> list[Problem]:
+    """Objects defined more than once, reported at each later definition and naming the first."""
+    first: dict[tuple[str, str, str, str], Manifest] = {}
+    problems = []
+    for manifest in manifests:
+        key = manifest.key
+        identity = (key.group, key.kind, key.namespace, key.name)
+        if identity in first:
+            problems.append(Problem(manifest.origin, f"defined twice, here and at {first[identity].origin}; keep one",
+                                    str(key)))
+        else:
+            first[identity] = manifest
+    return problems
+
+
+def apply_default_namespace(
+    manifests: Iterable[Manifest],
+    namespace: str,
+    is_namespaced: Callable[[str, str], bool | None],
+) -> tuple[tuple[Manifest, ...], tuple[Problem, ...]]:
+    """Fill ``metadata.namespace`` of namespaced objects that have none; never mutates, returns new Manifests.
+
+    ``is_namespaced(api_version, kind)`` answers from discovery: True (namespaced), False (cluster-scoped) or
+    None (unknown to the server, e.g. a custom resource whose CRD is in this same desired state) — an unknown
+    kind is left as written. A namespace on a cluster-scoped object is a problem. Objects that become
+    duplicates once defaulted (one without a namespace, one with ``namespace: default``) are problems too.
+    """
+    result: list[Manifest] = []
+    problems: list[Problem] = []
+    for manifest in manifests:
+        obj = manifest.obj
+        metadata = obj.get("metadata") or {}
+        written = metadata.get("namespace")
+        scoped = is_namespaced(obj.get("apiVersion", ""), obj.get("kind", ""))
+        if scoped is True and not written:
+            obj = {**obj, "metadata": {**metadata, "namespace": namespace}}
+            manifest = Manifest(obj, manifest.origin)
+        elif scoped is False and written:
+            problems.append(Problem(manifest.origin, f"{obj.get('kind')} is cluster-scoped but metadata.namespace "
+                                                     f"is {written!r}; remove metadata.namespace", str(manifest.key)))
+        result.append(manifest)
+    problems.extend(duplicate_problems(result))
+    return tuple(result), tuple(problems)
+
+
+# --- schema validation over the bundled strict definitions ---------------------------------------------------
+
+_REF_PREFIX = "#/$defs/"
+_TYPE_NAMES: dict[type, str] = {
+    str: "string", bool: "boolean", int: "integer", float: "number", dict: "object", list: "array", type(None): "null",
+}
+
+
+class KindSchemas:
+    """The strict definitions of one Kubernetes version, indexed by (apiVersion, kind)."""
+
+    def __init__(self, version: tuple[int, int], definitions: Mapping[str, Any]) -> None:
+        self.version = version
+        self._defs = definitions
+        self._kinds: dict[tuple[str, str], Mapping[str, Any]] = {}
+        for definition in definitions.values():
+            for gvk in definition.get("x-kubernetes-group-version-kind", ()):
+                api_version = f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"]
+                self._kinds.setdefault((api_version, gvk["kind"]), definition)
+
+    def knows(self, api_version: str, kind: str) -> bool:
+        return (api_version, kind) in self._kinds
+
+    def field_errors(self, obj: Mapping[str, Any]) -> list[str]:
+        """``field.path: what is wrong`` for each schema violation; empty for a kind without a definition."""
+        schema = self._kinds.get((obj.get("apiVersion"), obj.get("kind")))  # type: ignore[arg-type]
+        errors: list[str] = []
+        if schema is not None:
+            self._check(obj, schema, "", errors)
+        return errors
+
+    def problems(self, manifest: Manifest) -> list[Problem]:
+        subject = str(manifest.key)
+        return [Problem(manifest.origin, error, subject) for error in self.field_errors(manifest.obj)]
+
+    def _deref(self, schema: Mapping[str, Any]) -> Mapping[str, Any]:
+        ref = schema.get("$ref")
+        return self._defs[ref[len(_REF_PREFIX):]] if ref else schema
+
+    def _check(self, value: Any, schema: Mapping[str, Any], path: str, errors: list[str]) -> None:
+        schema = self._deref(schema)
+        choices = schema.get("oneOf")
+        if choices is not None:
+            # Treated as anyOf: int-or-string and quantity both allow null, which a strict oneOf would refuse.
+            options = [self._deref(choice).get("type") for choice in choices]
+            if not any(_type_ok(value, types) for types in options if types):
+                errors.append(_type_error(path, [t for types in options if types for t in _as_list(types)], value))
+            return
+        types = schema.get("type")
+        if types is not None and not _type_ok(value, types):
+            errors.append(_type_error(path, _as_list(types), value))
+            return
+        enum = schema.get("enum")
+        if enum is not None and value is not None and value not in enum:
+            errors.append(f"{path or '.'}: must be one of {', '.join(map(json.dumps, enum))}, got {_describe(value)}")
+        elif isinstance(value, dict):
+            self._check_object(value, schema, path, errors)
+        elif isinstance(value, list) and "items" in schema:
+            for index, item in enumerate(value):
+                self._check(item, schema["items"], f"{path}[{index}]", errors)
+
+    def _check_object(self, value: dict[str, Any], schema: Mapping[str, Any], path: str, errors: list[str]) -> None:
+        properties = schema.get("properties") or {}
+        additional = schema.get("additionalProperties", True)
+        for key, item in value.items():
+            sub = properties.get(key)
+            if sub is None:
+                if additional is False:
+                    errors.append(f"{_join(path, key)}: unknown field{_suggestion(key, properties)}")
+                    continue
+                if not isinstance(additional, Mapping):
+                    continue
+                sub = additional
+            self._check(item, sub, _join(path, key), errors)
+        for name in schema.get("required", ()):
+            if name not in value:
+                errors.append(f"{_join(path, name)}: required field is missing")
+
+
+@functools.lru_cache(maxsize=4)
+def _load_kind_schemas(version: tuple[int, int]) -> KindSchemas:
+    path = _schema_root() / f"v{version[0]}.{version[1]}.0-local-strict" / "_definitions.json"
+    with path.open("rb") as handle:
+        return KindSchemas(version, json.load(handle)["$defs"])
+
+
+def kind_schemas(version: str | None = None) -> KindSchemas:
+    """The bundled strict definitions nearest to Kubernetes ``version`` (the newest for None), cached."""
+    return _load_kind_schemas(nearest_schema_version(version))
+
+
+def schema_versions() -> list[tuple[int, int]]:
+    """The Kubernetes versions whose strict definitions kubernetes-validate bundles, oldest first."""
+    found = []
+    for entry in _schema_root().iterdir():
+        match = re.fullmatch(r"v(\d+)\.(\d+)\.\d+-local-strict", entry.name)
+        if match and (entry / "_definitions.json").is_file():
+            found.append((int(match[1]), int(match[2])))
+    return sorted(found)
+
+
+def nearest_schema_version(version: str | None) -> tuple[int, int]:
+    """The bundled version closest to ``version`` (ties go to the newer one); the newest for None."""
+    available = schema_versions()
+    if not available:
+        raise SourceError(str(_schema_root()), "no bundled OpenAPI definitions; reinstall kubernetes-validate")
+    if version is None:
+        return available[-1]
+    match = re.match(r"v?(\d+)\.(\d+)", version)
+    if not match:
+        raise SourceError(version, "not a Kubernetes version; expected e.g. 1.30 or v1.30.2")
+    wanted = (int(match[1]), int(match[2]))
+    return min(available, key=lambda v: (abs((v[0] - wanted[0]) * 1000 + v[1] - wanted[1]), -v[1]))
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_root() -> Path:
+    # find_spec locates the package without importing it (importing kubernetes_validate costs ~120 ms).
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise SourceError("kubernetes-validate", "not installed; it carries the OpenAPI definitions gitapply checks "
+                                                 "manifests against (pip install kubernetes-validate)")
+    return Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
+
+
+def _as_list(types: str | list[str]) -> list[str]:
+    return [types] if isinstance(types, str) else types
+
+
+def _type_ok(value: Any, types: str | list[str]) -> bool:
+    name = _TYPE_NAMES.get(type(value))
+    allowed = _as_list(types)
+    if name in allowed:
+        return True
+    if name == "integer":
+        return "number" in allowed
+    if name == "number":
+        return "integer" in allowed and value.is_integer()
+    return False
+
+
+def _type_error(path: str, expected: list[str], value: Any) -> str:
+    wanted = [name for name in dict.fromkeys(expected) if name != "null"] or ["null"]
+    message = f"{path or '.'}: expected {' or '.join(wanted)}, got {_describe(value)}"
+    if "string" in wanted and isinstance(value, bool):
+        message += f"; {_BOOLEAN_HINT}"
+    elif "string" in wanted and isinstance(value, (int, float)):
+        message += "; quote it"
+    return message
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"boolean {'true' if value else 'false'}"
+    if isinstance(value, str):
+        return f"string {json.dumps(value)}"
+    if isinstance(value, (int, float)):
+        return f"{_TYPE_NAMES[type(value)]} {value}"
+    return {dict: "a mapping", list: "a list", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*")
+
+
+def _join(path: str, key: str) -> str:
+    if _PLAIN_KEY.fullmatch(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key)}]"
+
+
+def _suggestion(key: str, properties: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(key, list(properties), n=1, cutoff=0.75)
+    return f'; did you mean "{close[0]}"?' if close else ""

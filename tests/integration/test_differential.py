@@ -1,0 +1,222 @@
+"""Differential tests: the same sequence through ``kubectl apply`` (v1.20.2, the oracle) and through gitapply
+must leave the same live object, last-applied annotation included, byte for byte.
+
+Each scenario runs twice against the real control plane, once per namespace: the kubectl run in one, the
+gitapply run in the other. Out-of-band changes (``kubectl scale``, ``kubectl patch`` standing in for
+``kubectl edit``) are made by kubectl in both runs. Objects are compared after the controllers settle,
+without uid, resourceVersion, timestamps, managedFields and status; the namespace is normalised.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from typing import Any, Callable
+
+import pytest
+
+from gitapply.cluster.kube import KubeCluster
+from gitapply.model import Action, ObjectKey
+from gitapply.ops.apply import apply_object, with_namespace
+
+
+def deployment(*, image: str = "nginx:1.19", replicas: int | None = 2, annotations: dict | None = None,
+               env: list | None = None, sidecar: bool = True, max_surge: Any = 1) -> dict[str, Any]:
+    containers = [{"name": "web", "image": image, "ports": [{"containerPort": 80}],
+                   "env": env if env is not None else [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}]
+    if sidecar:
+        containers.append({"name": "log", "image": "busybox:1.32", "args": ["tail", "-f", "/dev/null"]})
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": {"app": "web"}},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": max_surge}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": containers}},
+    }
+    if replicas is not None:
+        spec["replicas"] = replicas
+    metadata: dict[str, Any] = {"name": "web", "labels": {"app": "web"}}
+    if annotations is not None:
+        metadata["annotations"] = annotations
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}
+
+
+SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+           "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+CONFIGMAP = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"},
+             "data": {"LOG_LEVEL": "info", "REGION": "eu-west-1", "FEATURE": "on"}}
+CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.com"},
+    "spec": {"group": "example.com", "scope": "Namespaced",
+             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                 "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
+}
+
+
+def widget(spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "gear"}, "spec": spec}
+
+
+def without(obj: dict[str, Any], *paths: str) -> dict[str, Any]:
+    obj = copy.deepcopy(obj)
+    for path in paths:
+        *parents, last = path.split(".")
+        target = obj
+        for part in parents:
+            target = target.get(part, {})
+        target.pop(last, None)
+    return obj
+
+
+Step = tuple[str, Any]
+SCENARIOS: dict[str, list[Step]] = {
+    "create": [("apply", deployment())],
+    "change an annotation": [("apply", deployment(annotations={"organization": "sales"})),
+                             ("apply", deployment(annotations={"organization": "marketing"}))],
+    "remove a field": [("apply", deployment(annotations={"organization": "sales", "team": "web"})),
+                       ("apply", deployment(annotations={"organization": "sales"}))],
+    "remove a container": [("apply", deployment()), ("apply", deployment(sidecar=False))],
+    "add and reorder env vars": [
+        ("apply", deployment()),
+        ("apply", deployment(env=[{"name": "C", "value": "3"}, {"name": "B", "value": "2"},
+                                  {"name": "A", "value": "1"}]))],
+    "maxSurge from 1 to 25%": [("apply", deployment()), ("apply", deployment(max_surge="25%"))],
+    "remove replicas while the annotation holds it": [
+        ("apply", deployment(replicas=7)), ("apply", deployment(replicas=None))],
+    "service keeps its clusterIP and port defaults": [
+        ("apply", SERVICE),
+        ("apply", {**SERVICE, "spec": {**SERVICE["spec"], "ports": [
+            {"name": "http", "port": 80, "targetPort": 9090}]}})],
+    "configmap key removed and changed": [
+        ("apply", CONFIGMAP),
+        ("apply", {**CONFIGMAP, "data": {"LOG_LEVEL": "debug", "REGION": "eu-west-1"}})],
+    "custom resource by JSON merge patch": [
+        ("apply", widget({"size": 3, "colors": ["red", "blue"], "shape": {"kind": "cog", "teeth": 12}})),
+        ("apply", widget({"size": 4, "colors": ["green"], "shape": {"kind": "cog"}}))],
+    "kubectl scale and edit between two applies": [
+        ("apply", deployment()),
+        ("kubectl", ["scale", "deployment/web", "--replicas=5"]),
+        ("kubectl", ["patch", "deployment/web", "--type=merge", "-p",
+                     json.dumps({"metadata": {"labels": {"edited": "by-hand"}},
+                                 "spec": {"template": {"spec": {"containers": [
+                                     {"name": "web", "image": "nginx:1.19",
+                                      "resources": {"limits": {"cpu": "500m"}}}]}}}})]),
+        ("apply", deployment(image="nginx:1.20"))],
+}
+
+VOLATILE = ("metadata.uid", "metadata.resourceVersion", "metadata.creationTimestamp", "metadata.managedFields",
+            "metadata.selfLink", "status")
+
+
+def normalised(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """The object minus what differs between two runs (ids, times, the namespace, allocated IPs)."""
+    obj = without(obj, *VOLATILE)
+    text = json.dumps(obj, sort_keys=True).replace(namespace, "NAMESPACE")
+    obj = json.loads(text)
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "Service":
+        assert spec.pop("clusterIP", "").startswith("10.96."), "a Service gets a clusterIP from the range"
+        spec.pop("clusterIPs", None)
+    return obj
+
+
+def wait_settled(read: Callable[[], dict[str, Any]], timeout: float = 60) -> dict[str, Any]:
+    """Wait until a workload's controller has observed its latest generation."""
+    deadline = time.monotonic() + timeout
+    while True:
+        obj = read()
+        status = obj.get("status") or {}
+        if obj.get("kind") != "Deployment" or status.get("observedGeneration") == obj["metadata"].get("generation"):
+            return obj
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{obj['kind']}/{obj['metadata']['name']} did not settle: {status}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def cluster(control_plane) -> KubeCluster:
+    control_plane.kubectl("apply", "-f", "-", input=json.dumps(CRD))
+    control_plane.kubectl("wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=60s")
+    return KubeCluster(kubeconfig=control_plane.kubeconfig)
+
+
+def run_scenario(steps: list[Step], namespace: str, apply: Callable[[dict[str, Any]], None], control_plane) -> None:
+    for verb, arg in steps:
+        if verb == "apply":
+            apply(arg)
+        else:
+            control_plane.kubectl(*arg, "-n", namespace)
+
+
+def final_object(cluster: KubeCluster, steps: list[Step], namespace: str) -> dict[str, Any]:
+    last = [arg for verb, arg in steps if verb == "apply"][-1]
+    key = ObjectKey.of(last, namespace)
+    return wait_settled(lambda: cluster.get(key))
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_gitapply_leaves_the_same_live_object_as_kubectl_apply(name, control_plane, cluster):
+    steps = SCENARIOS[name]
+    ns_kubectl = control_plane.new_namespace("kubectl")
+    ns_gitapply = control_plane.new_namespace("gitapply")
+
+    def kubectl_apply(obj):
+        control_plane.kubectl("apply", "-n", ns_kubectl, "-f", "-", input=json.dumps(obj))
+
+    def gitapply_apply(obj):
+        apply_object(cluster, with_namespace(obj, cluster, ns_gitapply))
+
+    run_scenario(steps, ns_kubectl, kubectl_apply, control_plane)
+    run_scenario(steps, ns_gitapply, gitapply_apply, control_plane)
+    by_kubectl = normalised(final_object(cluster, steps, ns_kubectl), ns_kubectl)
+    by_gitapply = normalised(final_object(cluster, steps, ns_gitapply), ns_gitapply)
+    assert by_gitapply == by_kubectl
+
+
+def test_annotation_change_bumps_generation_but_not_the_revision(control_plane, cluster):
+    namespace = control_plane.new_namespace("revision")
+    key = ObjectKey("apps", "v1", "Deployment", namespace, "web")
+    apply_object(cluster, with_namespace(deployment(annotations={"organization": "sales"}), cluster, namespace))
+    before = wait_settled(lambda: cluster.get(key))
+    outcome = apply_object(cluster, with_namespace(deployment(annotations={"organization": "marketing"}),
+                                                   cluster, namespace))
+    after = wait_settled(lambda: cluster.get(key))
+    assert outcome.action is Action.PATCH
+    assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
+    revision = "deployment.kubernetes.io/revision"
+    assert after["metadata"]["annotations"][revision] == before["metadata"]["annotations"][revision] == "1"
+    assert after["metadata"]["annotations"]["organization"] == "marketing"
+
+
+def test_removing_replicas_resets_to_one_like_kubectl(control_plane, cluster):
+    namespace = control_plane.new_namespace("replicas")
+    key = ObjectKey("apps", "v1", "Deployment", namespace, "web")
+    apply_object(cluster, with_namespace(deployment(replicas=7), cluster, namespace))
+    apply_object(cluster, with_namespace(deployment(replicas=None), cluster, namespace))
+    assert cluster.get(key)["spec"]["replicas"] == 1
+
+
+def test_applying_the_same_manifest_twice_is_unchanged_without_a_write(control_plane, cluster):
+    namespace = control_plane.new_namespace("unchanged")
+    desired = with_namespace(deployment(), cluster, namespace)
+    assert apply_object(cluster, desired).action is Action.CREATE
+    writes_before = cluster.requests
+    assert apply_object(cluster, desired).action is Action.UNCHANGED
+    assert cluster.requests - writes_before == 1, "an unchanged object costs one read and no write"
+
+
+def test_kubectl_apply_after_gitapply_changes_nothing(control_plane, cluster):
+    namespace = control_plane.new_namespace("interchange")
+    key = ObjectKey("apps", "v1", "Deployment", namespace, "web")
+    apply_object(cluster, with_namespace(deployment(), cluster, namespace))
+    before = cluster.get(key)
+    result = control_plane.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment()))
+    assert "unchanged" in result.stdout
+    assert cluster.get(key)["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+
+def test_gitapply_after_kubectl_apply_changes_nothing(control_plane, cluster):
+    namespace = control_plane.new_namespace("interchange")
+    control_plane.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment()))
+    assert apply_object(cluster, with_namespace(deployment(), cluster, namespace)).action is Action.UNCHANGED

@@ -1,0 +1,67 @@
+"""Deciding create / patch / unchanged for one object, as kubectl apply would."""
+
+from __future__ import annotations
+
+import pytest
+
+from gitapply.engine.lastapplied import LAST_APPLIED, annotated
+from gitapply.engine.objectplan import PlanError, plan_object
+from gitapply.merge import Schema, apply_patch
+from gitapply.model import Action, PatchType
+
+SCHEMA = Schema.bundled()
+CM_NODE = SCHEMA.for_kind("v1", "ConfigMap")
+
+
+def configmap(data):
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "default"},
+            "data": data}
+
+
+def live_from(desired):
+    obj = annotated(desired)
+    obj["metadata"] = {**obj["metadata"], "uid": "1", "resourceVersion": "7"}
+    return obj
+
+
+def test_a_missing_object_is_created_with_its_annotation():
+    plan = plan_object(configmap({"a": "1"}), None, CM_NODE)
+    assert plan.action is Action.CREATE
+    assert LAST_APPLIED in plan.body["metadata"]["annotations"]
+
+
+def test_the_same_configuration_is_unchanged():
+    desired = configmap({"a": "1"})
+    assert plan_object(desired, live_from(desired), CM_NODE).action is Action.UNCHANGED
+
+
+def test_a_removed_key_is_patched_away_and_the_annotation_updated():
+    live = live_from(configmap({"a": "1", "b": "2"}))
+    plan = plan_object(configmap({"a": "1"}), live, CM_NODE)
+    assert plan.action is Action.PATCH and plan.patch_type is PatchType.STRATEGIC
+    assert plan.body["data"] == {"b": None}
+    assert plan.predicted["data"] == {"a": "1"}
+    assert plan.predicted == apply_patch(live, plan.body, CM_NODE)
+
+
+def test_a_field_with_replace_strategy_alone_does_not_make_a_change():
+    node = SCHEMA.for_kind("policy/v1", "PodDisruptionBudget")
+    desired = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+               "metadata": {"name": "pdb", "namespace": "default"},
+               "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}}
+    plan = plan_object(desired, live_from(desired), node)
+    assert plan.action is Action.UNCHANGED
+
+
+def test_kinds_without_patch_metadata_get_a_json_merge_patch():
+    desired = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}}
+    live = live_from(desired)
+    plan = plan_object({**desired, "spec": {"size": 2}}, live, None)
+    assert plan.patch_type is PatchType.MERGE and plan.body["spec"] == {"size": 2}
+
+
+def test_a_broken_annotation_is_an_error_naming_the_object():
+    live = live_from(configmap({"a": "1"}))
+    live["metadata"]["annotations"] = {LAST_APPLIED: "[1, 2]"}
+    with pytest.raises(PlanError, match="ConfigMap/default/cfg"):
+        plan_object(configmap({"a": "1"}), live, CM_NODE)
