@@ -78,3 +78,32 @@ class Manifest:
     @property
     def key(self) -> ObjectKey:
         return ObjectKey.of(self.obj)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What happens to one object. ``body`` is the create body or the patch; ``predicted`` the live object
+    after the change (None when pruned); ``desired`` what git says (None when pruned)."""
+
+    key: ObjectKey
+    action: Action
+    desired: dict[str, Any] | None
+    live: dict[str, Any] | None
+    body: dict[str, Any] | None = None
+    patch_type: PatchType | None = None
+    predicted: dict[str, Any] | None = None
+    origin: Origin | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Every change, in the order they are to be made."""
+
+    changes: tuple[Change, ...]
+
+    def count(self, action: Action) -> int:
+        return sum(1 for change in self.changes if change.action is action)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(change.action is not Action.UNCHANGED for change in self.changes)

@@ -22,7 +22,6 @@ from typing import Any
 import kubernetes.client
 import kubernetes.config
 import urllib3.exceptions
-from kubernetes.client.exceptions import ApiException
 
 from ..errors import (
     ClusterError,
@@ -97,17 +96,7 @@ class KubeCluster:
             with self._lock:
                 self.requests += 1
             try:
-                response = self._api.call_api(
-                    path, method, query_params=query or [], header_params=headers, body=body,
-                    auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-                    _request_timeout=self._timeout,
-                )
-                data = response.data
-                return json.loads(data) if data else None
-            except ApiException as exc:
-                if exc.status not in _TRANSIENT_STATUS or attempt == self._retries:
-                    raise _map_api_error(exc, subject or path) from exc
-                delay = _retry_after(exc, delay)
+                status, reason, data, response_headers = self._send(method, path, query, headers, body)
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 if attempt == self._retries:
                     raise ConnectionFailedError(
@@ -115,9 +104,26 @@ class KubeCluster:
                         f"cannot reach the API server at {self._server} ({exc}); check the kubeconfig context "
                         "and that the server is up",
                     ) from exc
+            else:
+                if 200 <= status < 300:
+                    return json.loads(data) if data else None
+                if status not in _TRANSIENT_STATUS or attempt == self._retries:
+                    raise _map_api_error(status, reason, data, subject or path)
+                delay = _retry_after(response_headers, delay)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
+
+    def _send(self, method: str, path: str, query: list[tuple[str, str]] | None, headers: dict[str, str],
+              body: Any) -> tuple[int, str, bytes, Any]:
+        """The client's own serialisation of path, query and credentials; the body is ours, undecoded."""
+        method, url, headers, body, _ = self._api.param_serialize(
+            method=method, resource_path=path, query_params=query or [], header_params=headers, body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self._api.call_api(method, url, header_params=headers, body=body,
+                                      _request_timeout=self._timeout)
+        return response.status, response.reason or "", response.read(), response.headers
 
     # -- discovery ------------------------------------------------------------------------------------------
 
@@ -280,40 +286,40 @@ def _dry_run(dry_run: bool) -> list[tuple[str, str]]:
     return [("dryRun", "All")] if dry_run else []
 
 
-def _retry_after(exc: ApiException, default: float) -> float:
+def _retry_after(headers: Any, default: float) -> float:
     try:
-        return min(float((exc.headers or {}).get("Retry-After", default)), 10.0)
+        return min(float((headers or {}).get("Retry-After", default)), 10.0)
     except ValueError:
         return default
 
 
-def _status(exc: ApiException) -> dict[str, Any]:
+def _status_body(data: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(exc.body) if exc.body else {}
+        body = json.loads(data) if data else {}
     except ValueError:
-        return {"message": str(exc.body)[:500]}
+        return {"message": data[:500].decode("utf-8", "replace")}
     return body if isinstance(body, dict) else {}
 
 
-def _map_api_error(exc: ApiException, subject: str) -> ClusterError:
-    status = _status(exc)
-    message = status.get("message") or exc.reason or "request failed"
+def _map_api_error(code: int, http_reason: str, data: bytes, subject: str) -> ClusterError:
+    status = _status_body(data)
+    message = status.get("message") or http_reason or "request failed"
     reason = status.get("reason", "")
-    if exc.status == 404:
+    if code == 404:
         return NotFoundError(subject, f"not found ({message})")
-    if exc.status == 409:
+    if code == 409:
         if reason == "AlreadyExists":
             return ConflictingWriteError(subject, f"already exists ({message}); it was created concurrently, re-run")
         return ConflictingWriteError(subject, f"changed while being written ({message}); re-run to retry")
-    if exc.status == 422 or reason == "Invalid":
+    if code == 422 or reason == "Invalid":
         causes = (status.get("details") or {}).get("causes") or ()
         fields = ", ".join(sorted({cause.get("field", "") for cause in causes if cause.get("field")}))
         where = f" (fields: {fields})" if fields else ""
         return InvalidObjectError(subject, f"the server rejected the object{where}: {message}")
-    if exc.status in (401, 403):
+    if code in (401, 403):
         return ConnectionFailedError(
             subject, f"not allowed ({message}); check the credentials and RBAC of the kubeconfig user"
         )
-    if exc.status == 400:
+    if code == 400:
         return InvalidObjectError(subject, f"bad request: {message}")
-    return ClusterError(subject, f"the API server answered {exc.status} {exc.reason}: {message}")
+    return ClusterError(subject, f"the API server answered {code} {http_reason}: {message}")

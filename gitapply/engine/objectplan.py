@@ -7,49 +7,88 @@
 - Unchanged when the patch is empty, or when applying it locally leaves the live object as it is (a field
   with strategy ``replace`` is always in kubectl's patch, though it changes nothing).
 
+gitapply's own bookkeeping (the app label, the commit annotation) is added to the request but kept out of
+the last-applied annotation, so that the annotation stays byte for byte what ``kubectl apply`` writes and
+the two tools can take turns on an object without undoing each other.
+
 ``predicted`` is the live object as the API server will store it (before its own defaulting), which is what
 ``diff`` shows and what ``--dry-run`` reports.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..merge import MergeError, Node, apply_patch, three_way_patch
-from ..model import Action, ObjectKey, PatchType
+from ..model import Action, Change, ObjectKey, Origin, PatchType
 from .lastapplied import annotated, last_applied
 
 
 @dataclass(frozen=True, slots=True)
-class ObjectPlan:
-    """The decision for one object: the action, the request body, and the predicted live object."""
+class Bookkeeping:
+    """Labels and annotations gitapply sets on every object it applies, outside the last-applied record."""
 
-    key: ObjectKey
-    action: Action
-    body: dict[str, Any]
-    patch_type: PatchType | None
-    predicted: dict[str, Any]
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+NO_BOOKKEEPING = Bookkeeping()
 
 
 class PlanError(ValueError):
     """The three-way patch cannot be computed; the message names the object and the field."""
 
 
-def plan_object(desired: dict[str, Any], live: dict[str, Any] | None, node: Node | None, *,
-                overwrite: bool = True) -> ObjectPlan:
+def plan_object(
+    desired: dict[str, Any],
+    live: dict[str, Any] | None,
+    node: Node | None,
+    *,
+    overwrite: bool = True,
+    bookkeeping: Bookkeeping = NO_BOOKKEEPING,
+    origin: Origin | None = None,
+) -> Change:
     """Decide create / patch / unchanged for one object, exactly as ``kubectl apply`` would."""
     key = ObjectKey.of(desired)
     modified = annotated(desired)
     if live is None:
-        return ObjectPlan(key, Action.CREATE, modified, None, modified)
+        body = _with_bookkeeping(modified, bookkeeping)
+        return Change(key, Action.CREATE, desired, None, body, None, body, origin)
+    patch_type = PatchType.STRATEGIC if node is not None else PatchType.MERGE
     try:
         original = last_applied(live)
         patch = three_way_patch(original, modified, live, node, overwrite=overwrite)
+        patch = _patch_bookkeeping(patch, live, bookkeeping)
         predicted = apply_patch(live, patch, node) if patch else live
     except (MergeError, ValueError) as err:
         raise PlanError(f"{key}: {err}") from err
-    patch_type = PatchType.STRATEGIC if node is not None else PatchType.MERGE
     if not patch or predicted == live:
-        return ObjectPlan(key, Action.UNCHANGED, patch, patch_type, live)
-    return ObjectPlan(key, Action.PATCH, patch, patch_type, predicted)
+        return Change(key, Action.UNCHANGED, desired, live, {}, patch_type, live, origin)
+    return Change(key, Action.PATCH, desired, live, patch, patch_type, predicted, origin)
+
+
+def _with_bookkeeping(obj: dict[str, Any], bookkeeping: Bookkeeping) -> dict[str, Any]:
+    if not bookkeeping.labels and not bookkeeping.annotations:
+        return obj
+    metadata = dict(obj.get("metadata") or {})
+    metadata["labels"] = {**(metadata.get("labels") or {}), **bookkeeping.labels}
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), **bookkeeping.annotations}
+    return {**obj, "metadata": metadata}
+
+
+def _patch_bookkeeping(patch: dict[str, Any], live: dict[str, Any], bookkeeping: Bookkeeping) -> dict[str, Any]:
+    """The patch plus whatever bookkeeping the live object lacks."""
+    live_metadata = live.get("metadata") or {}
+    additions: dict[str, dict[str, str]] = {}
+    for section, wanted in (("labels", bookkeeping.labels), ("annotations", bookkeeping.annotations)):
+        have = live_metadata.get(section) or {}
+        missing = {name: value for name, value in wanted.items() if have.get(name) != value}
+        if missing:
+            additions[section] = missing
+    if not additions:
+        return patch
+    metadata = dict(patch.get("metadata") or {})
+    for section, missing in additions.items():
+        metadata[section] = {**(metadata.get(section) or {}), **missing}
+    return {**patch, "metadata": metadata}

@@ -6,14 +6,16 @@ a fresh read, a few times, before it is reported. Independent objects are applie
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..cluster.base import Cluster
-from ..engine.objectplan import plan_object
-from ..errors import ConflictingWriteError
-from ..model import Action, ObjectKey
+from ..engine.objectplan import NO_BOOKKEEPING, Bookkeeping, plan_object
+from ..engine.order import rank
+from ..errors import ConflictingWriteError, GitapplyError
+from ..model import Action, Change, ObjectKey, Plan
 
 CONFLICT_RETRIES = 5
 
@@ -45,16 +47,25 @@ def apply_object(cluster: Cluster, desired: dict[str, Any], *, dry_run: bool = F
     for attempt in range(CONFLICT_RETRIES + 1):
         plan = plan_object(desired, cluster.get(key), node, overwrite=overwrite)
         try:
-            if plan.action is Action.CREATE:
-                return Applied(key, plan.action, cluster.create(plan.body, dry_run=dry_run))
-            if plan.action is Action.UNCHANGED:
-                return Applied(key, plan.action, plan.predicted)
-            assert plan.patch_type is not None
-            return Applied(key, plan.action, cluster.patch(key, plan.body, plan.patch_type, dry_run=dry_run))
+            return Applied(key, plan.action, write(cluster, plan, dry_run=dry_run))
         except ConflictingWriteError:
             if attempt == CONFLICT_RETRIES:
                 raise
     raise AssertionError("unreachable")
+
+
+def write(cluster: Cluster, change: Change, *, dry_run: bool = False) -> dict[str, Any] | None:
+    """Make one planned change; returns the live object the server answers with (None when pruned)."""
+    if change.action is Action.CREATE:
+        assert change.body is not None
+        return cluster.create(change.body, dry_run=dry_run)
+    if change.action is Action.PATCH:
+        assert change.body is not None and change.patch_type is not None
+        return cluster.patch(change.key, change.body, change.patch_type, dry_run=dry_run)
+    if change.action is Action.PRUNE:
+        cluster.delete(change.key, dry_run=dry_run)
+        return None
+    return change.predicted
 
 
 def apply_all(cluster: Cluster, objects: Iterable[dict[str, Any]], *, workers: int = 8,
@@ -62,3 +73,123 @@ def apply_all(cluster: Cluster, objects: Iterable[dict[str, Any]], *, workers: i
     """Apply independent objects concurrently; results in input order. Fails on the first error."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda obj: apply_object(cluster, obj, dry_run=dry_run), objects))
+
+
+ANNOTATIONS_LIMIT = 262_144
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A change the server refused, with its message (which names the object)."""
+
+    key: ObjectKey
+    action: Action
+    message: str
+
+
+def oversized(plan: Plan) -> list[str]:
+    """Objects whose annotations (last-applied included) exceed the API's 256 KiB limit: refuse before writing."""
+    problems = []
+    for change in plan.changes:
+        source = change.body if change.action is Action.CREATE else change.predicted
+        if change.action not in (Action.CREATE, Action.PATCH) or not source:
+            continue
+        annotations = (source.get("metadata") or {}).get("annotations") or {}
+        size = sum(len(name.encode()) + len(str(value).encode()) for name, value in annotations.items())
+        if size > ANNOTATIONS_LIMIT:
+            problems.append(
+                f"{change.key}: its annotations would be {size} bytes, over the API's limit of {ANNOTATIONS_LIMIT} "
+                "(the last-applied-configuration annotation holds the whole object); move large data out of "
+                "the object (e.g. a ConfigMap per file) or apply it with server-side apply"
+            )
+    return problems
+
+
+def preflight(cluster: Cluster, plan: Plan, *, workers: int = 8) -> list[Failure]:
+    """Ask the server to dry-run every create and patch, so that a refusal (an immutable field, a failed
+    validation) is known before anything is written. Objects in namespaces or of kinds this plan creates
+    cannot be dry-run yet and are checked when written."""
+    created_namespaces = {c.key.name for c in plan.changes if c.key.kind == "Namespace" and c.action is Action.CREATE}
+    new_kinds = _kinds_defined_by(plan)
+    checkable = [c for c in plan.changes if c.action in (Action.CREATE, Action.PATCH)
+                 and c.key.namespace not in created_namespaces and (c.key.api_version, c.key.kind) not in new_kinds]
+
+    def check(change: Change) -> Failure | None:
+        try:
+            write(cluster, change, dry_run=True)
+        except GitapplyError as err:
+            return Failure(change.key, change.action, str(err))
+        return None
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return [failure for failure in pool.map(check, checkable) if failure is not None]
+
+
+def _kinds_defined_by(plan: Plan) -> set[tuple[str, str]]:
+    kinds = set()
+    for change in plan.changes:
+        if change.key.kind == "CustomResourceDefinition" and change.desired:
+            spec = change.desired.get("spec") or {}
+            for version in spec.get("versions") or []:
+                kinds.add((f"{spec.get('group')}/{version.get('name')}", (spec.get("names") or {}).get("kind")))
+    return kinds
+
+
+def execute(cluster: Cluster, plan: Plan, *, workers: int = 8, dry_run: bool = False,
+            marks: Bookkeeping = NO_BOOKKEEPING,
+            on_done: Callable[[Change, Failure | None], None] = lambda change, failure: None) -> list[Failure]:
+    """Make the plan's changes stage by stage (creates and patches in dependency order, then prunes);
+    writes within a stage run concurrently. Returns the failures; later stages still run, as kubectl does."""
+    failures: list[Failure] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for stage in _stages(plan):
+            for change, failure in pool.map(lambda c: _attempt(cluster, c, dry_run, marks), stage):
+                on_done(change, failure)
+                if failure is not None:
+                    failures.append(failure)
+            if not dry_run and any(c.key.kind == "CustomResourceDefinition" for c in stage):
+                _wait_established(cluster, [c for c in stage if c.key.kind == "CustomResourceDefinition"])
+    return failures
+
+
+def _stages(plan: Plan) -> list[list[Change]]:
+    stages: dict[tuple[bool, int], list[Change]] = {}
+    for change in plan.changes:
+        if change.action is Action.UNCHANGED:
+            continue
+        pruning = change.action is Action.PRUNE
+        stages.setdefault((pruning, -rank(change.key) if pruning else rank(change.key)), []).append(change)
+    return [stages[stage] for stage in sorted(stages)]
+
+
+def _attempt(cluster: Cluster, change: Change, dry_run: bool, marks: Bookkeeping) -> tuple[Change, Failure | None]:
+    try:
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                write(cluster, change, dry_run=dry_run)
+                return change, None
+            except ConflictingWriteError:
+                if attempt == CONFLICT_RETRIES or change.desired is None:
+                    raise
+                change = _replan(cluster, change, marks)
+    except GitapplyError as err:
+        return change, Failure(change.key, change.action, str(err))
+    raise AssertionError("unreachable")
+
+
+def _replan(cluster: Cluster, change: Change, marks: Bookkeeping) -> Change:
+    """The same change recomputed against a fresh read (the object moved under us)."""
+    assert change.desired is not None
+    node = cluster.patch_node(change.key.api_version, change.key.kind)
+    return plan_object(change.desired, cluster.get(change.key), node, bookkeeping=marks, origin=change.origin)
+
+
+def _wait_established(cluster: Cluster, crds: list[Change], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    for change in crds:
+        while time.monotonic() < deadline:
+            live = cluster.get(change.key) or {}
+            conditions = (live.get("status") or {}).get("conditions") or []
+            if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+                break
+            time.sleep(0.25)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gitapply.engine.lastapplied import LAST_APPLIED, annotated
-from gitapply.engine.objectplan import PlanError, plan_object
+from gitapply.engine.objectplan import Bookkeeping, PlanError, plan_object
 from gitapply.merge import Schema, apply_patch
 from gitapply.model import Action, PatchType
 
@@ -65,3 +65,17 @@ def test_a_broken_annotation_is_an_error_naming_the_object():
     live["metadata"]["annotations"] = {LAST_APPLIED: "[1, 2]"}
     with pytest.raises(PlanError, match="ConfigMap/default/cfg"):
         plan_object(configmap({"a": "1"}), live, CM_NODE)
+
+
+def test_bookkeeping_is_sent_but_kept_out_of_the_last_applied_record():
+    marks = Bookkeeping(labels={"gitapply.io/app": "shop"}, annotations={"gitapply.io/commit": "abc"})
+    created = plan_object(configmap({"a": "1"}), None, CM_NODE, bookkeeping=marks)
+    assert created.body["metadata"]["labels"] == {"gitapply.io/app": "shop"}
+    assert "gitapply.io" not in created.body["metadata"]["annotations"][LAST_APPLIED]
+    live = live_from(configmap({"a": "1"}))
+    patched = plan_object(configmap({"a": "1"}), live, CM_NODE, bookkeeping=marks)
+    assert patched.action is Action.PATCH
+    assert patched.body == {"metadata": {"labels": {"gitapply.io/app": "shop"},
+                                         "annotations": {"gitapply.io/commit": "abc"}}}
+    settled = plan_object(configmap({"a": "1"}), patched.predicted, CM_NODE, bookkeeping=marks)
+    assert settled.action is Action.UNCHANGED

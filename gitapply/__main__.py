@@ -1,0 +1,5 @@
+"""``python -m gitapply``."""
+
+from .cli import main
+
+main()

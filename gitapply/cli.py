@@ -1,0 +1,157 @@
+"""The ``gitapply`` command line: wiring, one Console, exit codes; the logic lives in ops/, engine/, render/.
+
+Exit codes, for scripts:
+- ``diff``: 0 no differences, 1 differences, 2 bad input or usage, 3 the cluster failed or refused;
+- ``apply``: 0 applied (or nothing to do), 1 some objects were refused (the others were applied),
+  2 bad input or usage (nothing written), 3 the cluster failed or refused before anything was written.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress
+
+from .errors import GitapplyError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="GitOps apply/diff engine for Kubernetes.")
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+PathArg = typer.Argument(..., help="A manifest file, a directory, or a git repository (local path or URL).")
+Rev = typer.Option(None, "--rev", help="Commit-ish to read from a git repository (default HEAD).")
+Subdir = typer.Option(None, "--path", help="Subdirectory of the repository holding the manifests.")
+Kubeconfig = typer.Option(None, "--kubeconfig", help="Path to the kubeconfig file.")
+Context = typer.Option(None, "--context", help="The kubeconfig context to use.")
+Namespace = typer.Option("", "-n", "--namespace", help="Namespace for objects that name none.")
+Selector = typer.Option("", "-l", "--selector", help="Only objects with these labels (app=web,tier=frontend).")
+AppName = typer.Option("", "--app", help="App name recorded on objects (default: the folder or repo name).")
+Output = typer.Option("text", "-o", "--output", help="text or json.")
+NoColor = typer.Option(False, "--no-color", help="Plain output, even on a terminal.")
+Prune = typer.Option(False, "--prune", help="Delete objects this app applied earlier that git no longer has.")
+InventoryNamespace = typer.Option("default", "--inventory-namespace", help="Where the app's inventory is kept.")
+
+
+def _request(path: str, rev: Optional[str], subdir: Optional[str], namespace: str, selector: str, app_name: str,
+             prune: bool, force_prune: bool, inventory_namespace: str) -> Any:
+    from .ops.prepare import Request, parse_selector
+
+    return Request(path=path, rev=rev, subdir=subdir, namespace=namespace,
+                   selector=parse_selector(selector) if selector else None, app=app_name, prune=prune,
+                   force_prune=force_prune, inventory_namespace=inventory_namespace)
+
+
+def _cluster(kubeconfig: Optional[str], context: Optional[str]) -> Any:
+    from .cluster.kube import KubeCluster
+
+    return KubeCluster(kubeconfig=kubeconfig, context=context)
+
+
+def _fail(err: Exception, code: int) -> None:
+    errors.print(f"[red]error:[/red] {escape(str(err))}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def diff(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = Subdir,
+         kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context, namespace: str = Namespace,
+         selector: str = Selector, app_name: str = AppName, output: str = Output, no_color: bool = NoColor,
+         prune: bool = Prune, inventory_namespace: str = InventoryNamespace) -> None:
+    """Show what apply would change: the live objects against what they would become."""
+    from .engine.plan import PruneGuardError
+    from .ops.prepare import prepare
+    from .render.diff import unified
+    from .render.report import json_report, summary
+
+    try:
+        request = _request(path, rev, subdir, namespace, selector, app_name, prune, True, inventory_namespace)
+        prepared = prepare(_cluster(kubeconfig, context), request)
+    except PruneGuardError as err:
+        _fail(err, 2)
+    except GitapplyError as err:
+        _fail(err, err.exit_code)
+    plan = prepared.plan
+    if output == "json":
+        console.print_json(json.dumps(json_report(plan)))
+    else:
+        out = Console(no_color=True, highlight=False) if no_color else console
+        for change in plan.changes:
+            _print_diff(out, unified(change))
+        out.print(summary(plan))
+    raise typer.Exit(1 if plan.has_changes else 0)
+
+
+def _print_diff(out: Console, text: str) -> None:
+    for line in text.splitlines():
+        style = "green" if line.startswith("+") else "red" if line.startswith("-") else "cyan" if line.startswith("@") else ""
+        out.print(f"[{style}]{escape(line)}[/{style}]" if style else escape(line), soft_wrap=True)
+
+
+@app.command()
+def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = Subdir,
+          kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context, namespace: str = Namespace,
+          selector: str = Selector, app_name: str = AppName, output: str = Output, prune: bool = Prune,
+          force_prune: bool = typer.Option(False, "--force-prune", help="Allow pruning more than half of the app."),
+          dry_run: bool = typer.Option(False, "--dry-run", help="Print what would happen; write nothing."),
+          inventory_namespace: str = InventoryNamespace) -> None:
+    """Create, patch (and with --prune, delete) objects so the cluster matches git."""
+    from .engine.plan import PruneGuardError, bookkeeping
+    from .ops.apply import execute, oversized, preflight
+    from .ops.inventory import write_inventory
+    from .ops.prepare import prepare
+    from .render.report import json_report, outcome_line, summary
+
+    try:
+        cluster = _cluster(kubeconfig, context)
+        request = _request(path, rev, subdir, namespace, selector, app_name, prune, force_prune,
+                           inventory_namespace)
+        prepared = prepare(cluster, request)
+        plan = prepared.plan
+        refusals = oversized(plan) or [str(f.message) for f in preflight(cluster, plan)]
+    except PruneGuardError as err:
+        _fail(err, 2)
+    except GitapplyError as err:
+        _fail(err, err.exit_code)
+    if refusals:
+        for message in refusals:
+            errors.print(f"[red]error:[/red] {escape(message)}")
+        errors.print("nothing was applied")
+        raise typer.Exit(2)
+    marks = bookkeeping(prepared.options)
+    with Progress(console=errors, transient=True, disable=len(plan.changes) < console.height) as progress:
+        task = progress.add_task("applying", total=len(plan.changes))
+
+        def done(change: Any, failure: Any) -> None:
+            progress.advance(task)
+            if failure is None and output != "json":
+                console.print(escape(outcome_line(change, dry_run=dry_run)))
+
+        failures = execute(cluster, plan, dry_run=dry_run, marks=marks, on_done=done)
+    for change in plan.changes:
+        if change.action.value == "unchanged" and output != "json":
+            console.print(escape(outcome_line(change, dry_run=dry_run)))
+    if not dry_run and not failures:
+        write_inventory(cluster, prepared.app, inventory_namespace, [m.key for m in prepared.manifests])
+    for failure in failures:
+        errors.print(f"[red]error:[/red] {escape(failure.message)}")
+    if output == "json":
+        report = json_report(plan)
+        report["failures"] = [{"object": str(f.key), "message": f.message} for f in failures]
+        console.print_json(json.dumps(report))
+    else:
+        console.print(summary(plan) + (" (dry run)" if dry_run else ""))
+    raise typer.Exit(1 if failures else 0)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        errors.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,95 @@
+"""Planning a whole apply: pair desired objects with live ones, decide each, pick what to prune, order it all.
+
+Rules:
+- desired and live are paired by ``ObjectKey``; each pair is decided by ``plan_object`` (kubectl's apply);
+- an object is pruned only when gitapply applied it under the same app — it is in the app's inventory and
+  still carries the app label — and git no longer has it; ownership is never guessed from kinds;
+- creates and patches run in dependency order (``engine.order``), prunes after them in reverse order;
+- the prune guard: pruning more than half of the app's objects, or all of them, needs ``force_prune``,
+  because an empty or wrong checkout must not wipe an application.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from ..merge import Node
+from ..model import Action, Change, Manifest, ObjectKey, Plan
+from .objectplan import Bookkeeping, plan_object
+from .order import apply_order, delete_order
+
+APP_LABEL = "gitapply.io/app"
+COMMIT_ANNOTATION = "gitapply.io/commit"
+
+NodeLookup = Callable[[str, str], Node | None]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    """How to plan: the app that owns the objects, the commit they come from, prune and its guard."""
+
+    app: str
+    commit: str | None = None
+    prune: bool = False
+    force_prune: bool = False
+    overwrite: bool = True
+
+
+class PruneGuardError(ValueError):
+    """Pruning would remove too much of the app; the message says how much and what flag allows it."""
+
+
+def bookkeeping(options: PlanOptions) -> Bookkeeping:
+    """The label and annotation gitapply sets on every object it applies."""
+    annotations = {COMMIT_ANNOTATION: options.commit} if options.commit else {}
+    return Bookkeeping(labels={APP_LABEL: options.app}, annotations=annotations)
+
+
+def make_plan(
+    desired: Sequence[Manifest],
+    live: Mapping[ObjectKey, dict[str, Any]],
+    nodes: NodeLookup,
+    options: PlanOptions,
+    *,
+    inventory: Iterable[ObjectKey] = (),
+) -> Plan:
+    """The ordered changes that bring ``live`` to ``desired``; ``live`` holds what the cluster has of
+    the desired keys and of the inventory."""
+    marks = bookkeeping(options)
+    changes = [
+        plan_object(manifest.obj, live.get(manifest.key), nodes(manifest.key.api_version, manifest.key.kind),
+                    overwrite=options.overwrite, bookkeeping=marks, origin=manifest.origin)
+        for manifest in desired
+    ]
+    changes.sort(key=lambda change: apply_order(change.key))
+    if options.prune:
+        doomed = prune_set({manifest.key for manifest in desired}, live, inventory, options.app)
+        _check_guard(len(doomed), _owned_count(live, inventory, options.app), options)
+        changes += [Change(key, Action.PRUNE, None, live[key]) for key in sorted(doomed, key=delete_order)]
+    return Plan(tuple(changes))
+
+
+def owned_by(obj: dict[str, Any] | None, app: str) -> bool:
+    """Whether a live object carries the app's label."""
+    return bool(obj) and ((obj.get("metadata") or {}).get("labels") or {}).get(APP_LABEL) == app
+
+
+def prune_set(wanted: set[ObjectKey], live: Mapping[ObjectKey, dict[str, Any]], inventory: Iterable[ObjectKey],
+              app: str) -> set[ObjectKey]:
+    """Inventory entries git no longer has that still exist and still belong to the app."""
+    return {key for key in inventory if key not in wanted and owned_by(live.get(key), app)}
+
+
+def _owned_count(live: Mapping[ObjectKey, dict[str, Any]], inventory: Iterable[ObjectKey], app: str) -> int:
+    return sum(1 for key in set(inventory) if owned_by(live.get(key), app))
+
+
+def _check_guard(doomed: int, owned: int, options: PlanOptions) -> None:
+    if options.force_prune or doomed == 0:
+        return
+    if doomed == owned or doomed * 2 > owned:
+        raise PruneGuardError(
+            f"app {options.app}: pruning would delete {doomed} of its {owned} objects; that is more than half "
+            "(is the path or revision right?). Re-run with --force-prune if this is intended"
+        )

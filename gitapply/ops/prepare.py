@@ -1,0 +1,147 @@
+"""From a desired-state location to a plan: read and validate, resolve kinds and namespaces, read live state.
+
+Everything here happens before the first write, so that bad input changes nothing: every problem with the
+manifests (syntax, schema, duplicates, unknown kinds, namespaces on cluster-scoped kinds) is collected and
+reported at once.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ..cluster.base import Cluster
+from ..cluster.snapshot import snapshot
+from ..engine.plan import PlanOptions, make_plan
+from ..errors import SourceError, UnknownKindError
+from ..model import Manifest, ObjectKey, Plan
+from ..source import DesiredState, Problem, apply_default_namespace, read
+from ..source.validate import problems_error
+from .inventory import read_inventory
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What the user asked for: where desired state is, which part of it, and how to plan."""
+
+    path: str
+    rev: str | None = None
+    subdir: str | None = None
+    namespace: str = ""
+    selector: dict[str, str] | None = None
+    app: str = ""
+    prune: bool = False
+    force_prune: bool = False
+    inventory_namespace: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A plan and what it was made from."""
+
+    plan: Plan
+    state: DesiredState
+    manifests: tuple[Manifest, ...]
+    app: str
+    inventory: tuple[ObjectKey, ...]
+    options: PlanOptions
+
+
+def app_name(request: Request) -> str:
+    """``--app``, or the name of the desired-state folder (or repository)."""
+    if request.app:
+        return request.app
+    base = os.path.basename(os.path.normpath(request.subdir or request.path.rstrip("/")))
+    return base.removesuffix(".git") or "default"
+
+
+def parse_selector(text: str) -> dict[str, str]:
+    """``app=web,tier=frontend`` → a dict; only equality terms, as they are what manifests carry."""
+    selector: dict[str, str] = {}
+    for term in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = term.partition("=")
+        if not sep or not name:
+            raise SourceError("--selector", f"{term!r} is not name=value; use e.g. app=web,tier=frontend")
+        selector[name.strip()] = value.strip().lstrip("=")
+    return selector
+
+
+def prepare(cluster: Cluster, request: Request, *, commit_override: str | None = None) -> Prepared:
+    """Read, validate and plan; raises ``SourceError`` listing every problem, before any write."""
+    state = read(request.path, rev=request.rev, subdir=request.subdir)
+    problems = list(state.problems)
+    namespace = request.namespace or cluster.default_namespace()
+    defining = _crd_kinds(state.manifests)
+    manifests, scope_problems = apply_default_namespace(
+        state.manifests, namespace, lambda api, kind: _scope(cluster, api, kind, defining))
+    problems += scope_problems
+    problems += _unknown_kinds(cluster, manifests, defining)
+    if problems:
+        raise problems_error(sorted(problems, key=lambda p: p.sort_key), request.path)
+    if request.selector:
+        manifests = tuple(m for m in manifests if _matches(m.obj, request.selector))
+    app = app_name(request)
+    inventory = tuple(read_inventory(cluster, app, request.inventory_namespace)) if request.prune else ()
+    kinds = {(m.key.api_version, m.key.kind) for m in manifests if (m.key.api_version, m.key.kind) not in defining}
+    kinds |= {(key.api_version, key.kind) for key in inventory}
+    live = snapshot(cluster, [kind for kind in kinds if _served(cluster, *kind)])
+    options = PlanOptions(app=app, commit=commit_override or state.revision, prune=request.prune,
+                          force_prune=request.force_prune)
+    plan = make_plan(manifests, live, lambda api, kind: _node(cluster, api, kind, defining), options,
+                     inventory=inventory)
+    return Prepared(plan, state, manifests, app, inventory, options)
+
+
+def _crd_kinds(manifests: tuple[Manifest, ...]) -> dict[tuple[str, str], bool]:
+    """Kinds defined by CRDs in the desired state itself: (apiVersion, kind) → namespaced."""
+    defined: dict[tuple[str, str], bool] = {}
+    for manifest in manifests:
+        obj = manifest.obj
+        if obj.get("kind") != "CustomResourceDefinition":
+            continue
+        spec = obj.get("spec") or {}
+        for version in spec.get("versions") or [{"name": spec.get("version", "")}]:
+            key = (f"{spec.get('group', '')}/{version.get('name', '')}", (spec.get("names") or {}).get("kind", ""))
+            defined[key] = spec.get("scope", "Namespaced") == "Namespaced"
+    return defined
+
+
+def _scope(cluster: Cluster, api_version: str, kind: str, defining: dict[tuple[str, str], bool]) -> bool | None:
+    if (api_version, kind) in defining:
+        return defining[(api_version, kind)]
+    try:
+        return cluster.resource(api_version, kind).namespaced
+    except UnknownKindError:
+        return None
+
+
+def _served(cluster: Cluster, api_version: str, kind: str) -> bool:
+    try:
+        cluster.resource(api_version, kind)
+    except UnknownKindError:
+        return False
+    return True
+
+
+def _unknown_kinds(cluster: Cluster, manifests: tuple[Manifest, ...],
+                   defining: dict[tuple[str, str], bool]) -> list[Problem]:
+    problems = []
+    for manifest in manifests:
+        api, kind = manifest.key.api_version, manifest.key.kind
+        if (api, kind) in defining:
+            continue
+        try:
+            cluster.resource(api, kind)
+        except UnknownKindError as err:
+            problems.append(Problem(manifest.origin, err.message, str(manifest.key)))
+    return problems
+
+
+def _node(cluster: Cluster, api_version: str, kind: str, defining: dict[tuple[str, str], bool]) -> Any:
+    return None if (api_version, kind) in defining else cluster.patch_node(api_version, kind)
+
+
+def _matches(obj: dict[str, Any], selector: dict[str, str]) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(name) == value for name, value in selector.items())

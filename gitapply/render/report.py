@@ -1,0 +1,61 @@
+"""Summaries, per-object lines and the machine-readable report of a plan or an apply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine.lastapplied import LAST_APPLIED
+from ..model import Action, Change, ObjectKey, Plan
+from .diff import changed_paths, masked, shown
+
+_PAST = {Action.CREATE: "created", Action.PATCH: "configured", Action.UNCHANGED: "unchanged",
+         Action.PRUNE: "pruned", Action.REPLACE: "replaced"}
+
+
+def resource_name(key: ObjectKey) -> str:
+    """kubectl's way of naming an object in its output: ``deployment.apps/web``."""
+    kind = key.kind.lower()
+    return f"{kind}.{key.group}/{key.name}" if key.group else f"{kind}/{key.name}"
+
+
+def outcome_line(change: Change, *, dry_run: bool = False) -> str:
+    """``deployment.apps/web configured``, as kubectl prints it."""
+    suffix = " (dry run)" if dry_run else ""
+    namespace = f" -n {change.key.namespace}" if change.key.namespace else ""
+    return f"{resource_name(change.key)}{namespace} {_PAST[change.action]}{suffix}"
+
+
+def summary(plan: Plan) -> str:
+    return (f"{plan.count(Action.CREATE)} to create, {plan.count(Action.PATCH)} to change, "
+            f"{plan.count(Action.PRUNE)} to prune, {plan.count(Action.UNCHANGED)} unchanged")
+
+
+def json_report(plan: Plan) -> dict[str, Any]:
+    """Per object: action, changed field paths, the patch (Secret values masked)."""
+    objects = []
+    for change in plan.changes:
+        before, after = masked(shown(change.live), shown(None if change.action is Action.PRUNE else change.predicted))
+        entry: dict[str, Any] = {"object": str(change.key), "action": str(change.action),
+                                 "changedPaths": [] if change.action is Action.UNCHANGED
+                                 else changed_paths(before or {}, after or {})}
+        if change.origin is not None:
+            entry["source"] = str(change.origin)
+        if change.action is Action.PATCH:
+            entry["patchType"] = str(change.patch_type)
+            entry["patch"] = _masked_patch(change)
+        objects.append(entry)
+    counts = {str(action): plan.count(action) for action in (Action.CREATE, Action.PATCH, Action.PRUNE,
+                                                            Action.UNCHANGED)}
+    return {"summary": counts, "objects": objects}
+
+
+def _masked_patch(change: Change) -> dict[str, Any] | None:
+    """A Secret's patch without its values: data, and the last-applied record that repeats them."""
+    if change.key.kind != "Secret" or not change.body:
+        return change.body
+    patch = {k: ({name: "***" for name in v} if k in ("data", "stringData") and isinstance(v, dict) else v)
+             for k, v in change.body.items()}
+    annotations = (patch.get("metadata") or {}).get("annotations") or {}
+    if LAST_APPLIED in annotations:
+        patch["metadata"] = {**patch["metadata"], "annotations": {**annotations, LAST_APPLIED: "***"}}
+    return patch
