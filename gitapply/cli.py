@@ -20,8 +20,8 @@ from rich.progress import Progress
 from .errors import GitapplyError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="GitOps apply/diff engine for Kubernetes.")
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 PathArg = typer.Argument(..., help="A manifest file, a directory, or a git repository (local path or URL).")
 Rev = typer.Option(None, "--rev", help="Commit-ish to read from a git repository (default HEAD).")
@@ -79,7 +79,7 @@ def diff(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = 
     if output == "json":
         console.print_json(json.dumps(json_report(plan)))
     else:
-        out = Console(no_color=True, highlight=False) if no_color else console
+        out = Console(no_color=True, highlight=False, soft_wrap=True) if no_color else console
         for change in plan.changes:
             _print_diff(out, unified(change))
         out.print(summary(plan))
@@ -98,10 +98,13 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
           selector: str = Selector, app_name: str = AppName, output: str = Output, prune: bool = Prune,
           force_prune: bool = typer.Option(False, "--force-prune", help="Allow pruning more than half of the app."),
           dry_run: bool = typer.Option(False, "--dry-run", help="Print what would happen; write nothing."),
+          force_replace: bool = typer.Option(False, "--force-replace",
+                                             help="Delete and recreate objects whose immutable fields changed."),
           inventory_namespace: str = InventoryNamespace) -> None:
     """Create, patch (and with --prune, delete) objects so the cluster matches git."""
     from .engine.plan import PruneGuardError, bookkeeping
-    from .ops.apply import execute, oversized, preflight
+    from .model import Plan
+    from .ops.apply import as_replacement, execute, oversized, preflight
     from .ops.inventory import write_inventory
     from .ops.prepare import prepare
     from .render.report import json_report, outcome_line, summary
@@ -111,8 +114,15 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
         request = _request(path, rev, subdir, namespace, selector, app_name, prune, force_prune,
                            inventory_namespace)
         prepared = prepare(cluster, request)
+        marks = bookkeeping(prepared.options)
         plan = prepared.plan
-        refusals = oversized(plan) or [str(f.message) for f in preflight(cluster, plan)]
+        refusals = oversized(plan)
+        if not refusals:
+            failures = preflight(cluster, plan)
+            replace = {f.key for f in failures if f.immutable and force_replace}
+            plan = Plan(tuple(as_replacement(c, marks) if c.key in replace else c for c in plan.changes))
+            refusals = [f.message + ("; re-run with --force-replace to delete and recreate it" if f.immutable else "")
+                        for f in failures if f.key not in replace]
     except PruneGuardError as err:
         _fail(err, 2)
     except GitapplyError as err:
@@ -122,7 +132,6 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
             errors.print(f"[red]error:[/red] {escape(message)}")
         errors.print("nothing was applied")
         raise typer.Exit(2)
-    marks = bookkeeping(prepared.options)
     with Progress(console=errors, transient=True, disable=len(plan.changes) < console.height) as progress:
         task = progress.add_task("applying", total=len(plan.changes))
 

@@ -11,8 +11,8 @@ gitapply's own bookkeeping (the app label, the commit annotation) is added to th
 the last-applied annotation, so that the annotation stays byte for byte what ``kubectl apply`` writes and
 the two tools can take turns on an object without undoing each other.
 
-``predicted`` is the live object as the API server will store it (before its own defaulting), which is what
-``diff`` shows and what ``--dry-run`` reports.
+``predicted`` is the live object as the API server will store it (before its own defaulting, after the known
+quirks in ``engine.normalize``), which is what ``diff`` shows and what ``--dry-run`` reports.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 from ..merge import MergeError, Node, apply_patch, three_way_patch
 from ..model import Action, Change, ObjectKey, Origin, PatchType
 from .lastapplied import annotated, last_applied
+from .normalize import normalised
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +55,13 @@ def plan_object(
     modified = annotated(desired)
     if live is None:
         body = _with_bookkeeping(modified, bookkeeping)
-        return Change(key, Action.CREATE, desired, None, body, None, body, origin)
+        return Change(key, Action.CREATE, desired, None, body, None, normalised(body), origin)
     patch_type = PatchType.STRATEGIC if node is not None else PatchType.MERGE
     try:
         original = last_applied(live)
         patch = three_way_patch(original, modified, live, node, overwrite=overwrite)
         patch = _patch_bookkeeping(patch, live, bookkeeping)
-        predicted = apply_patch(live, patch, node) if patch else live
+        predicted = normalised(apply_patch(live, patch, node)) if patch else live
     except (MergeError, ValueError) as err:
         raise PlanError(f"{key}: {err}") from err
     if not patch or predicted == live:

@@ -11,10 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from ..cluster.base import Cluster
+from ..cluster.base import Cluster, Propagation
 from ..engine.objectplan import NO_BOOKKEEPING, Bookkeeping, plan_object
 from ..engine.order import rank
-from ..errors import ConflictingWriteError, GitapplyError
+from ..errors import ClusterError, ConflictingWriteError, GitapplyError, InvalidObjectError
 from ..model import Action, Change, ObjectKey, Plan
 
 CONFLICT_RETRIES = 5
@@ -65,7 +65,30 @@ def write(cluster: Cluster, change: Change, *, dry_run: bool = False) -> dict[st
     if change.action is Action.PRUNE:
         cluster.delete(change.key, dry_run=dry_run)
         return None
+    if change.action is Action.REPLACE:
+        assert change.body is not None
+        if dry_run:
+            return change.body
+        cluster.delete(change.key, propagation=Propagation.FOREGROUND)
+        _wait_gone(cluster, change.key)
+        return cluster.create(change.body)
     return change.predicted
+
+
+def as_replacement(change: Change, marks: Bookkeeping) -> Change:
+    """The change as delete-and-recreate, for a change the server refuses as a patch (an immutable field)."""
+    assert change.desired is not None
+    created = plan_object(change.desired, None, None, bookkeeping=marks, origin=change.origin)
+    return Change(change.key, Action.REPLACE, change.desired, change.live, created.body, None, created.body,
+                  change.origin)
+
+
+def _wait_gone(cluster: Cluster, key: ObjectKey, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while cluster.get(key) is not None:
+        if time.monotonic() > deadline:
+            raise ClusterError(str(key), f"still being deleted after {timeout:.0f} s; check its finalizers")
+        time.sleep(0.25)
 
 
 def apply_all(cluster: Cluster, objects: Iterable[dict[str, Any]], *, workers: int = 8,
@@ -85,6 +108,7 @@ class Failure:
     key: ObjectKey
     action: Action
     message: str
+    immutable: bool = False
 
 
 def oversized(plan: Plan) -> list[str]:
@@ -118,7 +142,8 @@ def preflight(cluster: Cluster, plan: Plan, *, workers: int = 8) -> list[Failure
         try:
             write(cluster, change, dry_run=True)
         except GitapplyError as err:
-            return Failure(change.key, change.action, str(err))
+            immutable = isinstance(err, InvalidObjectError) and "immutable" in err.message
+            return Failure(change.key, change.action, str(err), immutable)
         return None
 
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -1,0 +1,220 @@
+"""``gitapply diff`` and ``gitapply apply`` end to end, through the command line, against the real control plane.
+
+Each test works in its own namespace, with the app's inventory kept there too, and checks what a user sees:
+the output, the exit code, and what the cluster holds afterwards (or that nothing was written).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.19
+"""
+CONFIGMAP = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  level: info
+"""
+SECRET = """\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: creds
+stringData:
+  password: hunter2
+"""
+
+
+def gitapply(*args: str, kubeconfig: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gitapply", *args, "--kubeconfig", kubeconfig],
+                          capture_output=True, text=True, timeout=120)
+
+
+def write(folder: Path, files: dict[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(textwrap.dedent(text))
+    return folder
+
+
+def live(control_plane, namespace: str, what: str) -> dict | None:
+    result = control_plane.kubectl("get", what, "-n", namespace, "-o", "json", check=False)
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+@pytest.fixture
+def run(control_plane, namespace):
+    def invoke(command: str, path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        return gitapply(command, str(path), "-n", namespace, "--app", "shop", "--inventory-namespace", namespace,
+                        *extra, kubeconfig=control_plane.kubeconfig)
+    return invoke
+
+
+def test_diff_of_new_objects_shows_them_and_exits_1(tmp_path, run):
+    source = write(tmp_path / "app", {"web.yaml": DEPLOYMENT, "cm.yaml": CONFIGMAP})
+    result = run("diff", source, "--no-color")
+    assert result.returncode == 1, result.stderr
+    assert "+  name: web" in result.stdout and "+    level: info" not in result.stdout
+    assert "+  level: info" in result.stdout
+    assert "2 to create, 0 to change, 0 to prune, 0 unchanged" in result.stdout
+
+
+def test_apply_creates_then_reports_unchanged_and_diff_exits_0(tmp_path, run, control_plane, namespace):
+    source = write(tmp_path / "app", {"web.yaml": DEPLOYMENT, "cm.yaml": CONFIGMAP})
+    first = run("apply", source)
+    assert first.returncode == 0, first.stderr
+    assert f"deployment.apps/web -n {namespace} created" in first.stdout
+    assert f"configmap/settings -n {namespace} created" in first.stdout
+    second = run("apply", source)
+    assert second.returncode == 0 and f"deployment.apps/web -n {namespace} unchanged" in second.stdout
+    assert run("diff", source).returncode == 0
+    deployed = live(control_plane, namespace, "deployment/web")
+    assert deployed["metadata"]["labels"]["gitapply.io/app"] == "shop"
+
+
+def test_diff_shows_a_changed_field_and_json_names_its_path(tmp_path, run):
+    source = write(tmp_path / "app", {"web.yaml": DEPLOYMENT})
+    assert run("apply", source).returncode == 0
+    write(source, {"web.yaml": DEPLOYMENT.replace("nginx:1.19", "nginx:1.20")})
+    text = run("diff", source, "--no-color")
+    assert text.returncode == 1
+    assert "-      - image: nginx:1.19" in text.stdout and "+      - image: nginx:1.20" in text.stdout
+    report = json.loads(run("diff", source, "-o", "json").stdout)
+    (entry,) = [o for o in report["objects"] if o["object"].endswith("/web")]
+    assert entry["action"] == "patch"
+    assert entry["changedPaths"] == ["spec.template.spec.containers[0].image"]
+
+
+def test_secret_values_never_appear_in_a_diff(tmp_path, run):
+    source = write(tmp_path / "app", {"secret.yaml": SECRET})
+    assert run("apply", source).returncode == 0
+    assert run("diff", source).returncode == 0, "stringData is compared as the server stores it"
+    write(source, {"secret.yaml": SECRET.replace("hunter2", "swordfish")})
+    result = run("diff", source, "--no-color")
+    assert result.returncode == 1
+    assert "hunter2" not in result.stdout and "swordfish" not in result.stdout
+    assert "*** (before)" in result.stdout and "*** (after)" in result.stdout
+    assert "swordfish" not in run("diff", source, "-o", "json").stdout
+
+
+def test_dry_run_writes_nothing(tmp_path, run, control_plane, namespace):
+    source = write(tmp_path / "app", {"cm.yaml": CONFIGMAP})
+    result = run("apply", source, "--dry-run")
+    assert result.returncode == 0 and "created (dry run)" in result.stdout
+    assert live(control_plane, namespace, "configmap/settings") is None
+
+
+def test_prune_deletes_what_git_dropped_but_never_foreign_objects(tmp_path, run, control_plane, namespace):
+    files = {f"cm{i}.yaml": CONFIGMAP.replace("name: settings", f"name: cm{i}") for i in range(4)}
+    source = write(tmp_path / "app", files)
+    assert run("apply", source, "--prune").returncode == 0
+    control_plane.kubectl("create", "configmap", "foreign", "-n", namespace, "--from-literal=a=b")
+    (source / "cm3.yaml").unlink()
+    result = run("apply", source, "--prune")
+    assert result.returncode == 0, result.stderr
+    assert f"configmap/cm3 -n {namespace} pruned" in result.stdout
+    assert live(control_plane, namespace, "configmap/cm3") is None
+    assert live(control_plane, namespace, "configmap/foreign") is not None
+
+
+def test_prune_guard_refuses_to_delete_most_of_the_app(tmp_path, run, control_plane, namespace):
+    files = {f"cm{i}.yaml": CONFIGMAP.replace("name: settings", f"name: cm{i}") for i in range(4)}
+    source = write(tmp_path / "app", files)
+    assert run("apply", source, "--prune").returncode == 0
+    for name in ("cm1.yaml", "cm2.yaml", "cm3.yaml"):
+        (source / name).unlink()
+    refused = run("apply", source, "--prune")
+    assert refused.returncode == 2 and "--force-prune" in refused.stderr
+    assert live(control_plane, namespace, "configmap/cm3") is not None, "nothing was deleted"
+    forced = run("apply", source, "--prune", "--force-prune")
+    assert forced.returncode == 0 and live(control_plane, namespace, "configmap/cm3") is None
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_apply_an_older_commit_without_touching_the_work_tree(tmp_path, run, control_plane, namespace):
+    repo = write(tmp_path / "repo", {"cm.yaml": CONFIGMAP})
+    git(repo, "init", "-q")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "v1", "--allow-empty")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "info")
+    old = git(repo, "rev-parse", "HEAD")
+    write(repo, {"cm.yaml": CONFIGMAP.replace("info", "debug")})
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "debug")
+    write(repo, {"cm.yaml": CONFIGMAP.replace("info", "uncommitted")})
+    assert run("apply", repo).returncode == 0
+    assert live(control_plane, namespace, "configmap/settings")["data"]["level"] == "debug"
+    result = run("apply", repo, "--rev", old)
+    assert result.returncode == 0, result.stderr
+    applied = live(control_plane, namespace, "configmap/settings")
+    assert applied["data"]["level"] == "info"
+    assert applied["metadata"]["annotations"]["gitapply.io/commit"] == old
+    assert "uncommitted" in (repo / "cm.yaml").read_text(), "the work tree is untouched"
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"bad.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x\n"}, "bad.yaml:"),
+    ({"a.yaml": CONFIGMAP, "b.yaml": CONFIGMAP}, "defined twice"),
+    ({"w.yaml": "apiVersion: example.com/v1\nkind: Gizmo\nmetadata: {name: g}\n"}, "Gizmo"),
+    ({"w.yaml": DEPLOYMENT.replace("image: nginx", "imagee: nginx")}, "imagee"),
+    ({"ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: x, namespace: other}\n"}, "cluster-scoped"),
+], ids=["broken yaml", "duplicate object", "unknown kind", "unknown field", "namespace on cluster-scoped kind"])
+def test_bad_input_is_reported_with_exit_2_and_nothing_is_written(tmp_path, run, control_plane, namespace,
+                                                                  files, expected):
+    source = write(tmp_path / "app", {"good.yaml": CONFIGMAP.replace("settings", "innocent"), **files})
+    for command in ("diff", "apply"):
+        result = run(command, source)
+        assert result.returncode == 2, (command, result.stdout, result.stderr)
+        assert expected in result.stderr
+    assert live(control_plane, namespace, "configmap/innocent") is None
+
+
+def test_immutable_field_is_refused_naming_the_field_then_replaced_on_request(tmp_path, run, control_plane,
+                                                                             namespace):
+    source = write(tmp_path / "app", {"web.yaml": DEPLOYMENT, "cm.yaml": CONFIGMAP})
+    assert run("apply", source).returncode == 0
+    changed = DEPLOYMENT.replace("{app: web}", "{app: web2}")
+    write(source, {"web.yaml": changed, "cm.yaml": CONFIGMAP.replace("info", "debug")})
+    refused = run("apply", source)
+    assert refused.returncode == 2
+    assert "spec.selector" in refused.stderr and "--force-replace" in refused.stderr
+    assert live(control_plane, namespace, "configmap/settings")["data"]["level"] == "info", "nothing written"
+    replaced = run("apply", source, "--force-replace")
+    assert replaced.returncode == 0, replaced.stderr
+    assert f"deployment.apps/web -n {namespace} replaced" in replaced.stdout
+    assert live(control_plane, namespace, "deployment/web")["spec"]["selector"]["matchLabels"] == {"app": "web2"}
+
+
+def test_an_oversized_object_is_refused_before_anything_is_written(tmp_path, run, control_plane, namespace):
+    big = CONFIGMAP.replace("level: info", "blob: " + "x" * 300_000)
+    source = write(tmp_path / "app", {"big.yaml": big, "small.yaml": CONFIGMAP.replace("settings", "small")})
+    result = run("apply", source)
+    assert result.returncode == 2
+    assert "ConfigMap" in result.stderr and "262144" in result.stderr
+    assert live(control_plane, namespace, "configmap/small") is None
