@@ -61,21 +61,27 @@ def _fail(err: Exception, code: int) -> None:
 def diff(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = Subdir,
          kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context, namespace: str = Namespace,
          selector: str = Selector, app_name: str = AppName, output: str = Output, no_color: bool = NoColor,
-         prune: bool = Prune, inventory_namespace: str = InventoryNamespace) -> None:
+         prune: bool = Prune, inventory_namespace: str = InventoryNamespace,
+         server_dry_run: bool = typer.Option(False, "--server-dry-run",
+                                             help="Ask the API server (dry-run) what each object would become.")
+         ) -> None:
     """Show what apply would change: the live objects against what they would become."""
     from .engine.plan import PruneGuardError
+    from .ops.apply import server_predictions
     from .ops.prepare import prepare
     from .render.diff import unified
     from .render.report import json_report, summary
 
     try:
         request = _request(path, rev, subdir, namespace, selector, app_name, prune, True, inventory_namespace)
-        prepared = prepare(_cluster(kubeconfig, context), request)
+        cluster = _cluster(kubeconfig, context)
+        plan = prepare(cluster, request).plan
+        if server_dry_run:
+            plan = server_predictions(cluster, plan)
     except PruneGuardError as err:
         _fail(err, 2)
     except GitapplyError as err:
         _fail(err, err.exit_code)
-    plan = prepared.plan
     if output == "json":
         console.print_json(json.dumps(json_report(plan)))
     else:

@@ -70,6 +70,7 @@ class KubeCluster:
         self._retries = retries
         self._timeout = timeout
         self._lock = threading.Lock()
+        self._discovery_lock = threading.RLock()
         self._resources: dict[str, dict[str, Resource] | None] = {}
         self._version: str | None = None
         self._schema: Schema | None = None
@@ -128,9 +129,10 @@ class KubeCluster:
     # -- discovery ------------------------------------------------------------------------------------------
 
     def server_version(self) -> str:
-        if self._version is None:
-            self._version = self.request("GET", "/version")["gitVersion"]
-        return self._version
+        with self._discovery_lock:
+            if self._version is None:
+                self._version = self.request("GET", "/version")["gitVersion"]
+            return self._version
 
     def default_namespace(self) -> str:
         return self._namespace
@@ -145,6 +147,10 @@ class KubeCluster:
         return found
 
     def _group_version(self, api_version: str) -> dict[str, Resource] | None:
+        with self._discovery_lock:
+            return self._group_version_locked(api_version)
+
+    def _group_version_locked(self, api_version: str) -> dict[str, Resource] | None:
         if api_version not in self._resources:
             path = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
             try:
@@ -175,9 +181,10 @@ class KubeCluster:
 
     def schema(self) -> Schema:
         """Patch metadata from the server's ``/openapi/v2``, cached on disk per server and version."""
-        if self._schema is None:
-            self._schema = Schema.from_openapi(self._openapi_document())
-        return self._schema
+        with self._discovery_lock:
+            if self._schema is None:
+                self._schema = Schema.from_openapi(self._openapi_document())
+            return self._schema
 
     def _openapi_document(self) -> dict[str, Any]:
         server = hashlib.sha256(self._server.encode()).hexdigest()[:12]
@@ -189,7 +196,7 @@ class KubeCluster:
                 path.unlink(missing_ok=True)
         document = self.request("GET", "/openapi/v2")
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
         partial.write_text(json.dumps(document))
         partial.replace(path)
         return document

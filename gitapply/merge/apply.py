@@ -328,15 +328,55 @@ def _merge_ordered_list(
         raise BadPatchError(f"{order_key} belongs to a field that is not a list")
     if patch_list is not None:
         _check_order(patch_list, order, meta.merge_key)
+    live_order = original or []
     if has_original and has_patch:
-        merged = merge_list(original, patch_list, meta, server, delete_list=False) if meta.strategy == MERGE else patch_list
+        if meta.strategy == MERGE:
+            merged = merge_list(original, patch_list, meta, server, delete_list=False)
+            live_order = _live_order_after_merge(original, patch_list, meta.merge_key)
+        else:
+            merged = patch_list
     elif has_patch:
         merged = _new_value(patch_list, meta, server)
     elif has_original:
         merged = original
     else:
         return
-    result[field] = _restore_order(merged, order, original or [], meta.merge_key)
+    result[field] = _restore_order(merged, order, live_order, meta.merge_key)
+
+
+def _live_order_after_merge(original: list, patch: list, merge_key: str) -> list:
+    """The live list as apimachinery's final ordering of a ``$setElementOrder`` list sees it.
+
+    apimachinery orders the merged list by the live list, but its merge deletes items from that very list in
+    place and appends new items into the room the deletions freed (Go slices share their array). So the live
+    order it consults is the live list compacted, its freed tail holding the first new items, or stale copies
+    where fewer were added; new items found there sort after the live items before them.
+    """
+    if not merge_key or not any(type(item) is dict and item.get(PATCH) == DELETE for item in patch):
+        return original
+    room = list(original)
+    length = len(room)
+    for item in patch:
+        if type(item) is dict and item.get(PATCH) == DELETE:
+            while (index := _find(room, length, merge_key, item[merge_key])) is not None:
+                room[index : length - 1] = room[index + 1 : length]
+                length -= 1
+    if any(type(item) is dict and item.get(PATCH) == REPLACE for item in patch):
+        return room
+    for item in patch:
+        if length == len(room):
+            break
+        if PATCH not in item and _find(room, length, merge_key, item[merge_key]) is None:
+            room[length] = item
+            length += 1
+    return room
+
+
+def _find(items: list, length: int, merge_key: str, value: Any) -> int | None:
+    for index in range(length):
+        if type(items[index]) is dict and items[index].get(merge_key, _MISSING) == value:
+            return index
+    return None
 
 
 def _check_order(patch_list: list, order: list, merge_key: str) -> None:

@@ -1,7 +1,8 @@
 """JSON merge patch (RFC 7386), two-way, three-way and apply, for kinds without patch metadata.
 
 RFC 7386 knows only maps: a map merges key by key, ``null`` deletes a key, anything else (lists included)
-replaces the value whole. The three-way patch follows kubectl for custom resources: additions and changes
+replaces the value whole; Kubernetes' implementation (evanphx/json-patch) also drops the null map values of a
+value it takes whole, so do we. The three-way patch follows kubectl for custom resources: additions and changes
 from *current* to *modified*, deletions (the nulls) from *original* to *modified*; a key that is both
 deleted and changed is a conflict. The patch may not change ``apiVersion``, ``kind`` or ``metadata.name``
 (kubectl's preconditions): an object cannot be renamed or retyped by a patch.
@@ -36,16 +37,36 @@ def create_merge_patch(original: dict, modified: dict) -> dict:
 
 
 def apply_merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 MergePatch(target, patch); neither input is mutated."""
+    """RFC 7386 MergePatch(target, patch) as Kubernetes runs it (evanphx/json-patch); neither input is mutated.
+
+    Beyond the RFC, a value taken where the target has no map to merge it into loses its null map values, in
+    maps inside lists too (``[{"a": null}, null]`` becomes ``[{}, null]``); a value replacing a map is taken as
+    it is.
+    """
     if type(patch) is not dict:
         return patch
     result = dict(target) if type(target) is dict else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
+            continue
+        old = result.get(key)
+        if type(old) is not dict:
+            result[key] = _prune_nulls(value)
+        elif type(value) is dict:
+            result[key] = apply_merge_patch(old, value)
         else:
-            result[key] = apply_merge_patch(result.get(key), value)
+            result[key] = value
     return result
+
+
+def _prune_nulls(value: Any) -> Any:
+    """evanphx/json-patch's ``pruneNulls``: drop null map values all the way down; null list items stay."""
+    if type(value) is dict:
+        return {key: _prune_nulls(item) for key, item in value.items() if item is not None}
+    if type(value) is list:
+        return [_prune_nulls(item) for item in value]
+    return value
 
 
 def _split_nulls(patch: dict, keep_nulls: bool) -> dict:
@@ -64,18 +85,6 @@ def _split_nulls(patch: dict, keep_nulls: bool) -> dict:
         elif not keep_nulls:
             kept[key] = value
     return kept
-
-
-def _merge_patches(first: dict, second: dict) -> dict:
-    """Combine two patches into one that does both (``second`` wins), keeping nulls as deletions."""
-    result = dict(first)
-    for key, value in second.items():
-        old = result.get(key)
-        if type(old) is dict and type(value) is dict:
-            result[key] = _merge_patches(old, value)
-        else:
-            result[key] = value
-    return result
 
 
 def conflicting_paths(left: Any, right: Any, path: str = "") -> list[str]:
@@ -110,7 +119,7 @@ def three_way_merge_patch(original: dict, modified: dict, current: dict, *, over
     clashes = conflicting_paths(additions, deletions)
     if clashes:
         raise ConflictError(clashes)
-    patch = _merge_patches(deletions, additions)
+    patch = apply_merge_patch(deletions, additions)  # kubectl merges the two patches as one applies a patch
     check_preconditions(patch)
     if not overwrite:
         changed = create_merge_patch(original, current)

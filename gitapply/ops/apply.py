@@ -6,6 +6,7 @@ a fresh read, a few times, before it is reported. Independent objects are applie
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -218,3 +219,16 @@ def _wait_established(cluster: Cluster, crds: list[Change], timeout: float = 60.
             if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
                 break
             time.sleep(0.25)
+
+
+def server_predictions(cluster: Cluster, plan: Plan, *, workers: int = 8) -> Plan:
+    """The plan with each create's and patch's ``predicted`` object taken from a server-side dry-run,
+    so that admission webhooks and the server's defaulting show in a diff."""
+    def predict(change: Change) -> Change:
+        if change.action not in (Action.CREATE, Action.PATCH):
+            return change
+        answer = write(cluster, change, dry_run=True)
+        return dataclasses.replace(change, predicted=answer)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return Plan(tuple(pool.map(predict, plan.changes)))

@@ -44,16 +44,18 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DROPPED_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "timestamp", "value")}
+_OCTAL = re.compile(r"[-+]?0[0-7]+")
+_STR, _MAP, _SEQ, _NULL, _BOOL, _INT, _FLOAT, _MERGE = (
+    f"tag:yaml.org,2002:{name}" for name in ("str", "map", "seq", "null", "bool", "int", "float", "merge"))
 
 
-class GoYamlLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+class GoYamlLoader(_BaseLoader):  # type: ignore[misc]
     """PyYAML's safe loader (libyaml when available) resolving plain scalars and keys as Go's yaml.v2 does."""
 
     yaml_implicit_resolvers = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag not in _DROPPED_TAGS]
         for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
     }
-    yaml_constructors = dict(_BaseLoader.yaml_constructors)
     bool_values = {**yaml.constructor.SafeConstructor.bool_values, "y": True, "n": False}
 
     def __init__(self, stream: str | bytes, path: str = "") -> None:
@@ -62,29 +64,60 @@ class GoYamlLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         self.problems: list[Problem] = []
         self.document = 0
 
-    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[str, Any]:
-        if not isinstance(node, yaml.MappingNode):
-            raise yaml.constructor.ConstructorError(None, None, f"expected a mapping, found {node.id}", node.start_mark)
-        own = sum(1 for key, _ in node.value if key.tag != "tag:yaml.org,2002:merge")
-        self.flatten_mapping(node)
-        merged = len(node.value) - own
+    def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
+        """``Resolver.resolve`` without path resolvers (unused here): it runs once per scalar."""
+        if kind is yaml.ScalarNode:
+            if implicit[0]:
+                for tag, regexp in self.yaml_implicit_resolvers.get(value[:1], ()):
+                    if regexp.match(value):
+                        return str(tag)
+            return _STR
+        return _SEQ if kind is yaml.SequenceNode else _MAP
+
+    def build(self, node: yaml.Node) -> Any:
+        """A node's value, built directly for the standard tags: about twice as fast as ``construct_document``."""
+        tag = node.tag
+        if tag == _STR and type(node) is yaml.ScalarNode:
+            return node.value
+        if tag == _MAP and type(node) is yaml.MappingNode:
+            return self._mapping(node)
+        if tag == _SEQ and type(node) is yaml.SequenceNode:
+            return [self.build(item) for item in node.value]
+        if tag == _NULL:
+            return None
+        if tag == _BOOL:
+            return self.construct_yaml_bool(node)
+        if tag == _INT:
+            return self.construct_go_int(node)
+        if tag == _FLOAT:
+            return self.construct_yaml_float(node)
+        raise yaml.constructor.ConstructorError(None, None, f"the tag {tag} is not supported in manifests; remove it",
+                                                node.start_mark)
+
+    def _mapping(self, node: yaml.MappingNode) -> dict[str, Any]:
+        merged = getattr(node, "merged_pairs", None)
+        if merged is None:  # an aliased node is built again, already flattened
+            own = sum(1 for key, _ in node.value if key.tag != _MERGE)
+            self.flatten_mapping(node)
+            merged = node.merged_pairs = len(node.value) - own
         mapping: dict[str, Any] = {}
         first_line: dict[str, int] = {}
         for index, (key_node, value_node) in enumerate(node.value):
-            key = _go_key(self.construct_object(key_node, deep=deep), key_node, node)
-            line = key_node.start_mark.line + 1
+            key = _go_key(self.build(key_node), key_node, node)
             if index >= merged:
+                line = key_node.start_mark.line + 1
                 if key in first_line:
                     self.problems.append(Problem(
                         Origin(self.path, self.document, line),
                         f"duplicate key {json.dumps(key)} (first at line {first_line[key]}); remove one"))
                 first_line.setdefault(key, line)
-            mapping[key] = self.construct_object(value_node, deep=deep)
+            mapping[key] = self.build(value_node)
         return mapping
 
     def construct_go_int(self, node: yaml.ScalarNode) -> int:
-        text = self.construct_scalar(node).replace("_", "")
-        if re.fullmatch(r"[-+]?0[0-7]+", text):
+        """Go's ``strconv.ParseInt(s, 0, 64)`` after removing underscores: 0b, 0o, 0x and a leading-0 octal."""
+        text = node.value.replace("_", "")
+        if _OCTAL.fullmatch(text):
             return int(text, 8)
         return int(text, 0)
 
@@ -102,7 +135,6 @@ GoYamlLoader.add_implicit_resolver(
     re.compile(r"^(?:[-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
                r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
     list("-+0123456789."))
-GoYamlLoader.add_constructor("tag:yaml.org,2002:int", GoYamlLoader.construct_go_int)
 
 
 def _go_key(key: Any, key_node: yaml.Node, node: yaml.Node) -> str:
@@ -119,9 +151,9 @@ def _go_key(key: Any, key_node: yaml.Node, node: yaml.Node) -> str:
         if key in (float("inf"), float("-inf")):
             return ".inf" if key > 0 else "-.inf"
         return str(int(key)) if key.is_integer() and abs(key) < 1e21 else repr(key)
+    described = _KEY_TYPES.get(type(key), type(key).__name__)
     raise yaml.constructor.ConstructorError("while reading a mapping", node.start_mark,
-                                            f"{_KEY_TYPES.get(type(key), type(key).__name__)} cannot be a key; quote it",
-                                            key_node.start_mark)
+                                            f"{described} cannot be a key; quote it", key_node.start_mark)
 
 
 _KEY_TYPES = {type(None): "null", list: "a list", dict: "a mapping", tuple: "a list"}
@@ -140,7 +172,7 @@ def _parse_yaml(data: str | bytes, path: str) -> tuple[list[Manifest], list[Prob
     try:
         while loader.check_node():
             node = loader.get_node()
-            value = loader.construct_document(node)
+            value = loader.build(node)
             origin = Origin(path, loader.document, node.start_mark.line + 1)
             manifests.extend(_objects(value, origin, node, loader.problems))
             loader.document += 1
@@ -152,9 +184,11 @@ def _parse_yaml(data: str | bytes, path: str) -> tuple[list[Manifest], list[Prob
         loader.problems.append(Problem(Origin(path, loader.document, line), f"YAML syntax error: {where}{column}"))
     except yaml.YAMLError as exc:
         loader.problems.append(Problem(Origin(path, loader.document), f"cannot be read as YAML: {exc}"))
+    except RecursionError:
+        loader.problems.append(Problem(Origin(path, loader.document), "nested too deeply (a recursive alias?)"))
     finally:
         loader.dispose()
-    return manifests, loader.problems
+    return manifests, list(dict.fromkeys(loader.problems))  # an aliased mapping reports its duplicates once
 
 
 def _parse_json(data: str | bytes, path: str) -> tuple[list[Manifest], list[Problem]]:
@@ -185,8 +219,8 @@ def _objects(value: Any, origin: Origin, node: yaml.Node | None, problems: list[
     if value is None:
         return []
     if not isinstance(value, dict):
-        kind = "a list" if isinstance(value, list) else f"the {type(value).__name__} {value!r}"
-        problems.append(Problem(origin, f"expected a Kubernetes object (a mapping), found {kind}"))
+        found = "a list" if isinstance(value, list) else f"the scalar {value!r}"
+        problems.append(Problem(origin, f"expected a Kubernetes object (a mapping), found {found}"))
         return []
     kind = value.get("kind")
     items = value.get("items")

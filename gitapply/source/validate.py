@@ -27,7 +27,7 @@ import functools
 import importlib.util
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,45 +88,59 @@ def validate(manifests: Iterable[Manifest], schema_version: str | None = None) -
 
 def identity_problems(manifest: Manifest) -> list[Problem]:
     """``apiVersion``, ``kind`` and ``metadata.name`` present and strings; ``metadata.namespace`` a string."""
-    obj = manifest.obj
-    missing = [field for field in ("apiVersion", "kind") if field not in obj or obj[field] in ("", None)]
-    problems = [Problem(manifest.origin, f"{field} must be a string, got {_describe(obj[field])}"
-                        + (f"; {_BOOLEAN_HINT}" if isinstance(obj[field], bool) else ""))
-                for field in ("apiVersion", "kind") if field not in missing and not isinstance(obj[field], str)]
+    obj, origin = manifest.obj, manifest.origin
+    problems: list[Problem] = []
+    missing: list[str] = []
+    for field in ("apiVersion", "kind"):
+        value = obj.get(field)
+        if value in ("", None):
+            missing.append(field)
+        elif not isinstance(value, str):
+            problems.append(Problem(origin, _not_a_string(field, value)))
     metadata = obj.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        problems.append(Problem(manifest.origin, f"metadata must be a mapping, got {_describe(metadata)}"))
+    if metadata is None:
         metadata = {}
-    metadata = metadata or {}
+    elif not isinstance(metadata, dict):
+        problems.append(Problem(origin, f"metadata must be a mapping, got {_describe(metadata)}"))
+        metadata = {}
     for field in ("name", "namespace"):
         value = metadata.get(field)
-        if value is not None and value != "" and not isinstance(value, str):
-            hint = f"; {_BOOLEAN_HINT}" if isinstance(value, bool) else "; quote it"
-            problems.append(Problem(manifest.origin, f"metadata.{field} must be a string, got {_describe(value)}{hint}"))
+        if value not in ("", None) and not isinstance(value, str):
+            problems.append(Problem(origin, _not_a_string(f"metadata.{field}", value)))
     if metadata.get("name") in ("", None):
         if metadata.get("generateName"):
-            problems.append(Problem(manifest.origin, "metadata.generateName cannot be applied; set metadata.name"))
+            problems.append(Problem(origin, "metadata.generateName cannot be applied; set metadata.name"))
         else:
             missing.append("metadata.name")
     if missing:
-        problems.insert(0, Problem(manifest.origin, f"missing {', '.join(missing)}; every manifest needs "
-                                                    "apiVersion, kind and metadata.name"))
+        problems.insert(0, Problem(origin, f"missing {', '.join(missing)}; every manifest needs apiVersion, kind "
+                                           "and metadata.name"))
     return problems
+
+
+def _not_a_string(field: str, value: Any) -> str:
+    hint = _BOOLEAN_HINT if isinstance(value, bool) else "quote it"
+    return f"{field} must be a string, got {_describe(value)}; {hint}"
 
 
 def duplicate_problems(manifests: Iterable[Manifest]) -> list[Problem]:
     """Objects defined more than once, reported at each later definition and naming the first."""
+    return [_duplicate(first, later) for first, later in _duplicates(manifests)]
+
+
+def _duplicates(manifests: Iterable[Manifest]) -> Iterator[tuple[Manifest, Manifest]]:
     first: dict[tuple[str, str, str, str], Manifest] = {}
-    problems = []
     for manifest in manifests:
         key = manifest.key
         identity = (key.group, key.kind, key.namespace, key.name)
         if identity in first:
-            problems.append(Problem(manifest.origin, f"defined twice, here and at {first[identity].origin}; keep one",
-                                    str(key)))
+            yield first[identity], manifest
         else:
             first[identity] = manifest
-    return problems
+
+
+def _duplicate(first: Manifest, later: Manifest) -> Problem:
+    return Problem(later.origin, f"defined twice, here and at {first.origin}; keep one", str(later.key))
 
 
 def apply_default_namespace(
@@ -138,24 +152,31 @@ def apply_default_namespace(
 
     ``is_namespaced(api_version, kind)`` answers from discovery: True (namespaced), False (cluster-scoped) or
     None (unknown to the server, e.g. a custom resource whose CRD is in this same desired state) — an unknown
-    kind is left as written. A namespace on a cluster-scoped object is a problem. Objects that become
-    duplicates once defaulted (one without a namespace, one with ``namespace: default``) are problems too.
+    kind is left as written. A namespace on a cluster-scoped object is a problem, and so are two objects that
+    become one once defaulted (one without a namespace, one with ``namespace: default``); duplicates as written
+    are ``validate``'s to report. Objects without a valid identity (see ``identity_problems``) pass unchanged.
     """
     result: list[Manifest] = []
     problems: list[Problem] = []
+    defaulted: set[int] = set()
     for manifest in manifests:
+        if identity_problems(manifest):
+            result.append(manifest)
+            continue
         obj = manifest.obj
         metadata = obj.get("metadata") or {}
         written = metadata.get("namespace")
-        scoped = is_namespaced(obj.get("apiVersion", ""), obj.get("kind", ""))
+        scoped = is_namespaced(obj["apiVersion"], obj["kind"])
         if scoped is True and not written:
-            obj = {**obj, "metadata": {**metadata, "namespace": namespace}}
-            manifest = Manifest(obj, manifest.origin)
+            manifest = Manifest({**obj, "metadata": {**metadata, "namespace": namespace}}, manifest.origin)
+            defaulted.add(id(manifest))
         elif scoped is False and written:
-            problems.append(Problem(manifest.origin, f"{obj.get('kind')} is cluster-scoped but metadata.namespace "
+            problems.append(Problem(manifest.origin, f"{obj['kind']} is cluster-scoped but metadata.namespace "
                                                      f"is {written!r}; remove metadata.namespace", str(manifest.key)))
         result.append(manifest)
-    problems.extend(duplicate_problems(result))
+    identified = [manifest for manifest in result if not identity_problems(manifest)]
+    problems.extend(_duplicate(first, later) for first, later in _duplicates(identified)
+                    if id(first) in defaulted or id(later) in defaulted)
     return tuple(result), tuple(problems)
 
 
@@ -167,12 +188,25 @@ _TYPE_NAMES: dict[type, str] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """One schema compiled once, so that checking a value costs no dictionary look-ups in the schema."""
+
+    types: frozenset[str] | None  # the JSON types allowed (a oneOf's folded in); None allows any
+    enum: tuple[Any, ...] | None
+    properties: Mapping[str, Any]
+    additional: Mapping[str, Any] | bool
+    required: tuple[str, ...]
+    items: Mapping[str, Any] | None
+
+
 class KindSchemas:
     """The strict definitions of one Kubernetes version, indexed by (apiVersion, kind)."""
 
     def __init__(self, version: tuple[int, int], definitions: Mapping[str, Any]) -> None:
         self.version = version
         self._defs = definitions
+        self._rules: dict[int, _Rule] = {}  # by id() of the raw schema, which lives as long as the definitions
         self._kinds: dict[tuple[str, str], Mapping[str, Any]] = {}
         for definition in definitions.values():
             for gvk in definition.get("x-kubernetes-group-version-kind", ()):
@@ -191,51 +225,60 @@ class KindSchemas:
         return errors
 
     def problems(self, manifest: Manifest) -> list[Problem]:
-        subject = str(manifest.key)
-        return [Problem(manifest.origin, error, subject) for error in self.field_errors(manifest.obj)]
+        errors = self.field_errors(manifest.obj)
+        subject = str(manifest.key) if errors else ""
+        return [Problem(manifest.origin, error, subject) for error in errors]
+
+    def _rule(self, raw: Mapping[str, Any]) -> _Rule:
+        rule = self._rules.get(id(raw))
+        if rule is None:
+            rule = self._rules[id(raw)] = self._compile(raw)
+        return rule
+
+    def _compile(self, raw: Mapping[str, Any]) -> _Rule:
+        schema = self._deref(raw)
+        if "oneOf" in schema:
+            # Folded as anyOf: int-or-string and quantity both allow null, which a strict oneOf would refuse.
+            choices = [self._deref(choice).get("type") for choice in schema["oneOf"]]
+            types: frozenset[str] | None = frozenset(t for choice in choices if choice for t in _as_list(choice))
+        else:
+            types = frozenset(_as_list(schema["type"])) if "type" in schema else None
+        enum = tuple(schema["enum"]) if "enum" in schema else None
+        return _Rule(types, enum, schema.get("properties") or {}, schema.get("additionalProperties", True),
+                     tuple(schema.get("required", ())), schema.get("items"))
 
     def _deref(self, schema: Mapping[str, Any]) -> Mapping[str, Any]:
         ref = schema.get("$ref")
         return self._defs[ref[len(_REF_PREFIX):]] if ref else schema
 
     def _check(self, value: Any, schema: Mapping[str, Any], path: str, errors: list[str]) -> None:
-        schema = self._deref(schema)
-        choices = schema.get("oneOf")
-        if choices is not None:
-            # Treated as anyOf: int-or-string and quantity both allow null, which a strict oneOf would refuse.
-            options = [self._deref(choice).get("type") for choice in choices]
-            if not any(_type_ok(value, types) for types in options if types):
-                errors.append(_type_error(path, [t for types in options if types for t in _as_list(types)], value))
-            return
-        types = schema.get("type")
-        if types is not None and not _type_ok(value, types):
-            errors.append(_type_error(path, _as_list(types), value))
-            return
-        enum = schema.get("enum")
-        if enum is not None and value is not None and value not in enum:
-            errors.append(f"{path or '.'}: must be one of {', '.join(map(json.dumps, enum))}, got {_describe(value)}")
-        elif isinstance(value, dict):
-            self._check_object(value, schema, path, errors)
-        elif isinstance(value, list) and "items" in schema:
+        rule = self._rule(schema)
+        if rule.types is not None and not _type_ok(value, rule.types):
+            errors.append(_type_error(_shown(path), rule.types, value))
+        elif rule.enum is not None and value is not None and value not in rule.enum:
+            listed = ", ".join(map(json.dumps, rule.enum))
+            errors.append(f"{_shown(path)}: must be one of {listed}, got {_describe(value)}")
+        elif type(value) is dict:
+            self._check_object(value, rule, path, errors)
+        elif type(value) is list and rule.items is not None:
             for index, item in enumerate(value):
-                self._check(item, schema["items"], f"{path}[{index}]", errors)
+                self._check(item, rule.items, f"{path}[{index}]", errors)
 
-    def _check_object(self, value: dict[str, Any], schema: Mapping[str, Any], path: str, errors: list[str]) -> None:
-        properties = schema.get("properties") or {}
-        additional = schema.get("additionalProperties", True)
+    def _check_object(self, value: dict[str, Any], rule: _Rule, path: str, errors: list[str]) -> None:
+        properties, additional = rule.properties, rule.additional
         for key, item in value.items():
             sub = properties.get(key)
             if sub is None:
                 if additional is False:
-                    errors.append(f"{_join(path, key)}: unknown field{_suggestion(key, properties)}")
+                    errors.append(f"{_shown(path + _segment(key))}: unknown field{_suggestion(key, properties)}")
                     continue
-                if not isinstance(additional, Mapping):
+                if additional is True:
                     continue
                 sub = additional
-            self._check(item, sub, _join(path, key), errors)
-        for name in schema.get("required", ()):
+            self._check(item, sub, path + _segment(key), errors)
+        for name in rule.required:
             if name not in value:
-                errors.append(f"{_join(path, name)}: required field is missing")
+                errors.append(f"{_shown(path + _segment(name))}: required field is missing")
 
 
 @functools.lru_cache(maxsize=4)
@@ -288,9 +331,8 @@ def _as_list(types: str | list[str]) -> list[str]:
     return [types] if isinstance(types, str) else types
 
 
-def _type_ok(value: Any, types: str | list[str]) -> bool:
+def _type_ok(value: Any, allowed: frozenset[str]) -> bool:
     name = _TYPE_NAMES.get(type(value))
-    allowed = _as_list(types)
     if name in allowed:
         return True
     if name == "integer":
@@ -300,9 +342,9 @@ def _type_ok(value: Any, types: str | list[str]) -> bool:
     return False
 
 
-def _type_error(path: str, expected: list[str], value: Any) -> str:
-    wanted = [name for name in dict.fromkeys(expected) if name != "null"] or ["null"]
-    message = f"{path or '.'}: expected {' or '.join(wanted)}, got {_describe(value)}"
+def _type_error(path: str, allowed: frozenset[str], value: Any) -> str:
+    wanted = [name for name in _TYPE_ORDER if name in allowed and name != "null"] or ["null"]
+    message = f"{path}: expected {' or '.join(wanted)}, got {_describe(value)}"
     if "string" in wanted and isinstance(value, bool):
         message += f"; {_BOOLEAN_HINT}"
     elif "string" in wanted and isinstance(value, (int, float)):
@@ -321,12 +363,17 @@ def _describe(value: Any) -> str:
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*")
+_TYPE_ORDER = ("string", "integer", "number", "boolean", "object", "array", "null")
 
 
-def _join(path: str, key: str) -> str:
-    if _PLAIN_KEY.fullmatch(key):
-        return f"{path}.{key}" if path else key
-    return f"{path}[{json.dumps(key)}]"
+@functools.lru_cache(maxsize=4096)
+def _segment(key: str) -> str:
+    """A key's part of a field path: ``.name``, or ``["app.kubernetes.io/name"]`` when it needs quoting."""
+    return f".{key}" if _PLAIN_KEY.fullmatch(key) else f"[{json.dumps(key)}]"
+
+
+def _shown(path: str) -> str:
+    return path[1:] if path.startswith(".") else path or "."
 
 
 def _suggestion(key: str, properties: Mapping[str, Any]) -> str:

@@ -218,3 +218,12 @@ def test_an_oversized_object_is_refused_before_anything_is_written(tmp_path, run
     assert result.returncode == 2
     assert "ConfigMap" in result.stderr and "262144" in result.stderr
     assert live(control_plane, namespace, "configmap/small") is None
+
+
+def test_server_dry_run_diff_shows_the_servers_defaults(tmp_path, run, control_plane, namespace):
+    source = write(tmp_path / "app", {"web.yaml": DEPLOYMENT})
+    local = run("diff", source, "--no-color")
+    server = run("diff", source, "--no-color", "--server-dry-run")
+    assert local.returncode == server.returncode == 1
+    assert "progressDeadlineSeconds: 600" in server.stdout and "progressDeadlineSeconds" not in local.stdout
+    assert live(control_plane, namespace, "deployment/web") is None, "a dry-run writes nothing"

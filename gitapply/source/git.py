@@ -1,0 +1,203 @@
+"""Manifests from a git commit, read from the object database without a checkout. The only importer of GitPython.
+
+Rules:
+
+* The commit is any commit-ish (``HEAD``, a branch, a tag, a sha, ``main~3``); the work tree, the index and
+  uncommitted changes are never read or touched, so planning an old commit is safe in a dirty repository.
+* ``subdir`` is a directory (or one file) inside the commit; a PATH below a work tree's top adds its own
+  relative path in front. Origins are paths relative to the repository's top (``git show REV:PATH`` opens them).
+* The files read are those a directory walk reads (``files.is_manifest_file``, hidden paths skipped). A symbolic
+  link or a submodule with a manifest name is a problem rather than silently missing: gitapply does not follow
+  links inside commits.
+* Blobs are listed with one ``git ls-tree -r`` and read with one pipelined ``git cat-file --batch``; reading
+  them one by one through GitPython's object database costs a round trip each (see
+  ``benchmarks/bench_source.py`` for both figures).
+* A remote URL is mirrored (``git clone --mirror``) into ``<cache>/<sha256(url)[:16]>`` and fetched with
+  ``--prune`` on every later run, so branch names resolve as on the remote. The cache is
+  ``$GITAPPLY_CACHE_DIR``, else ``$XDG_CACHE_HOME/gitapply/repos``, else ``~/.cache/gitapply/repos``. A clone is
+  made in a temporary directory and renamed into place, so concurrent runs do not see half a clone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import git
+
+from gitapply.errors import SourceError
+from gitapply.model import Manifest, Origin
+
+from . import is_remote, redact
+from .files import is_manifest_file, parse
+from .validate import Problem
+
+_BLOB_MODES = {b"100644", b"100755"}
+_SYMLINK_MODE = b"120000"
+_SUBMODULE_MODE = b"160000"
+
+
+def read_commit(
+    location: str, *, rev: str | None = None, subdir: str | None = None, cache_dir: str | None = None
+) -> tuple[str, list[Manifest], list[Problem]]:
+    """The commit sha, the objects under ``subdir`` at ``rev`` (default HEAD), and the problems reading them.
+
+    ``location`` is a repository, a path inside one, or a URL (mirrored into ``cache_dir``).
+    """
+    repo, prefix = _open(location, cache_dir)
+    try:
+        return _read(repo, location, rev or "HEAD", _clean_subdir(posixpath.join(prefix, subdir or ""), location))
+    finally:
+        repo.close()
+
+
+def _read(repo: git.Repo, location: str, rev: str, path: str) -> tuple[str, list[Manifest], list[Problem]]:
+    try:
+        commit = repo.commit(rev)
+    except (git.BadName, git.BadObject, ValueError) as exc:
+        raise SourceError(redact(location), f"unknown revision {rev!r}; `git -C {repo.git_dir} log --oneline` lists "
+                                    "the commits") from exc
+    target = commit.tree
+    if path:
+        try:
+            target = commit.tree / path
+        except KeyError as exc:
+            raise SourceError(f"{redact(location)}@{commit.hexsha[:12]}",
+                              f"no path {path!r} in this commit; `git -C {repo.git_dir} ls-tree --name-only -r "
+                              f"{commit.hexsha[:12]}` lists what is there") from exc
+    entries = _list_entries(repo, target, path)
+    manifests, problems = _parse_entries(repo, entries, explicit=not isinstance(target, git.Tree))
+    return commit.hexsha, manifests, problems
+
+
+def _open(location: str, cache_dir: str | None) -> tuple[git.Repo, str]:
+    """The repository at ``location`` (cloned or fetched first if it is a URL) and PATH's place inside it."""
+    if is_remote(location):
+        return git.Repo(mirror(location, cache_dir)), ""
+    try:
+        repo = git.Repo(location, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+        raise SourceError(location, "not a git repository; give a repository, a path inside one, or a URL") from exc
+    if repo.bare or repo.working_tree_dir is None:
+        return repo, ""
+    inside = os.path.relpath(os.path.realpath(location), os.path.realpath(repo.working_tree_dir))
+    return repo, "" if inside == "." else Path(inside).as_posix()
+
+
+def _clean_subdir(path: str, location: str) -> str:
+    cleaned = posixpath.normpath(path.strip("/")) if path.strip("/") else ""
+    if cleaned == ".":
+        return ""
+    if cleaned.startswith(".."):
+        raise SourceError(location, f"path {path!r} leaves the repository; give a directory inside it")
+    return cleaned
+
+
+def _list_entries(repo: git.Repo, target: git.Tree | git.Blob, path: str) -> list[tuple[bytes, str, str]]:
+    """(mode, sha, repository-relative path) of every entry under ``target``, from one ``git ls-tree -r``."""
+    if isinstance(target, git.Blob):
+        return [(b"%o" % target.mode, target.hexsha, path)]
+    if not isinstance(target, git.Tree):
+        return [(_SUBMODULE_MODE, target.hexsha, path)]
+    listing = repo.git.ls_tree("-r", "-z", target.hexsha, stdout_as_string=False)
+    entries = []
+    for record in listing.split(b"\0"):
+        if not record:
+            continue
+        meta, _, name = record.partition(b"\t")
+        mode, _, sha = meta.split(b" ")
+        relative = name.decode("utf-8", "surrogateescape")
+        entries.append((mode, sha.decode(), posixpath.join(path, relative) if path else relative))
+    return entries
+
+
+def _parse_entries(
+    repo: git.Repo, entries: list[tuple[bytes, str, str]], *, explicit: bool
+) -> tuple[list[Manifest], list[Problem]]:
+    """Parse the manifest files among ``entries``; ``explicit``: one file named by the user, read whatever its name."""
+    wanted: list[tuple[str, str]] = []
+    problems: list[Problem] = []
+    for mode, sha, path in entries:
+        parts = path.split("/")
+        if not explicit and (any(part.startswith(".") for part in parts[:-1]) or not is_manifest_file(parts[-1])):
+            continue
+        if mode in _BLOB_MODES:
+            wanted.append((sha, path))
+        elif mode == _SYMLINK_MODE:
+            problems.append(Problem(Origin(path), "is a symbolic link; gitapply reads commits without a checkout "
+                                                  "and does not follow links: commit the file itself"))
+        elif mode == _SUBMODULE_MODE:
+            problems.append(Problem(Origin(path), "is a git submodule, which gitapply does not read; give its "
+                                                  "repository as a source of its own"))
+    contents = read_blobs(repo, [sha for sha, _ in wanted])
+    manifests: list[Manifest] = []
+    for sha, path in sorted(wanted, key=lambda item: item[1]):
+        found, trouble = parse(contents[sha], path)
+        manifests.extend(found)
+        problems.extend(trouble)
+    return manifests, problems
+
+
+def read_blobs(repo: git.Repo, shas: list[str]) -> dict[str, bytes]:
+    """The content of each blob, read through one ``git cat-file --batch`` fed all shas at once."""
+    unique = list(dict.fromkeys(shas))
+    if not unique:
+        return {}
+    process = repo.git.cat_file("--batch", istream=subprocess.PIPE, as_process=True)
+    output, _ = process.proc.communicate("".join(f"{sha}\n" for sha in unique).encode())
+    contents: dict[str, bytes] = {}
+    position = 0
+    for sha in unique:
+        end = output.find(b"\n", position)
+        header = output[position:end].split(b" ") if end >= 0 else [b"no output from git cat-file"]
+        if len(header) != 3 or header[1] != b"blob":
+            raise SourceError(str(repo.git_dir), f"object {sha} cannot be read ({header[-1].decode()}); "
+                                                 "`git fsck` checks the repository")
+        size = int(header[2])
+        contents[sha] = output[end + 1:end + 1 + size]
+        position = end + 1 + size + 1
+    return contents
+
+
+def default_cache_dir() -> Path:
+    """Where remote repositories are mirrored, per the rules in the module docstring."""
+    if os.environ.get("GITAPPLY_CACHE_DIR"):
+        return Path(os.environ["GITAPPLY_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "gitapply" / "repos"
+
+
+def mirror(url: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """A local mirror of ``url``: cloned into the cache on first use, fetched (``--prune``) on every later one."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    target = root / hashlib.sha256(url.encode()).hexdigest()[:16]
+    try:
+        if (target / "HEAD").is_file():
+            git.Repo(target).git.fetch("--prune", "origin")
+            return target
+        root.mkdir(parents=True, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".clone-", dir=root)
+        try:
+            git.Repo.clone_from(url, staging, mirror=True)
+            os.rename(staging, target)
+        except OSError:
+            if not (target / "HEAD").is_file():
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    except git.GitCommandError as exc:
+        message = f"cannot clone or fetch: {_git_complaint(exc)}; check the URL and your access to it"
+        raise SourceError(redact(url), message) from exc
+    return target
+
+
+def _git_complaint(exc: git.GitCommandError) -> str:
+    """The ``fatal:``/``error:`` lines of git's stderr, without GitPython's wrapping or progress lines."""
+    text = str(exc.stderr or "").strip().removeprefix("stderr:").strip().strip("'")
+    lines = [line.strip() for line in text.splitlines() if line.strip().startswith(("fatal:", "error:", "remote:"))]
+    return " ".join(lines) or text or str(exc)
