@@ -24,6 +24,49 @@ def secret_string_data(obj: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def keep_defaults_in_lists(predicted: Any, live: Any, original: Any) -> Any:
+    """Lists replaced whole (no merge key: LimitRange ``limits``, Ingress ``paths``…) come back from the server
+    with defaults filled into their items (``defaultRequest``, ``pathType``); the three-way patch sends the
+    list as written, and the server fills the defaults in again.
+
+    So where an item of the predicted list is the live item minus some fields, and the last applied
+    configuration never had those fields (they were not removed from git), the live item is what the server
+    will store: keep it. A field someone added by hand inside such an item is kept too, as kubectl would
+    overwrite it only on a change of the list; drift detection reports it.
+    """
+    if type(predicted) is dict and type(live) is dict:
+        if predicted is live:
+            return predicted
+        base = original if type(original) is dict else {}
+        result = None
+        for key, value in predicted.items():
+            if key in live:
+                kept = keep_defaults_in_lists(value, live[key], base.get(key))
+                if kept is not value:
+                    result = result if result is not None else dict(predicted)
+                    result[key] = kept
+        return result if result is not None else predicted
+    if type(predicted) is list and type(live) is list and len(predicted) == len(live) and predicted != live:
+        base = original if type(original) is list and len(original) == len(predicted) else [None] * len(predicted)
+        if all(_defaulted(item, have, was) for item, have, was in zip(predicted, live, base)):
+            return live
+    return predicted
+
+
+def _defaulted(wanted: Any, have: Any, was: Any) -> bool:
+    """``have`` is ``wanted`` plus fields the last applied configuration (``was``) never had."""
+    if type(wanted) is not dict or type(have) is not dict:
+        return wanted == have and type(wanted) is type(have)
+    previous = was if type(was) is dict else {}
+    for key, value in have.items():
+        if key not in wanted:
+            if key in previous:
+                return False
+        elif not _defaulted(wanted[key], value, previous.get(key)):
+            return False
+    return all(key in have for key in wanted)
+
+
 NORMALISERS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (secret_string_data,)
 
 

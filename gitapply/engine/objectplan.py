@@ -23,7 +23,7 @@ from typing import Any
 from ..merge import MergeError, Node, apply_patch, three_way_patch
 from ..model import Action, Change, ObjectKey, Origin, PatchType
 from .lastapplied import annotated, last_applied
-from .normalize import normalised
+from .normalize import keep_defaults_in_lists, normalised
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,7 @@ def plan_object(
         patch = three_way_patch(original, modified, live, node, overwrite=overwrite)
         patch = _patch_bookkeeping(patch, live, bookkeeping)
         predicted = normalised(apply_patch(live, patch, node)) if patch else live
+        predicted = keep_defaults_in_lists(predicted, live, original)
     except (MergeError, ValueError) as err:
         raise PlanError(f"{key}: {err}") from err
     if not patch or predicted == live:

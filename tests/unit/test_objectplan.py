@@ -79,3 +79,27 @@ def test_bookkeeping_is_sent_but_kept_out_of_the_last_applied_record():
                                          "annotations": {"gitapply.io/commit": "abc"}}}
     settled = plan_object(configmap({"a": "1"}), patched.predicted, CM_NODE, bookkeeping=marks)
     assert settled.action is Action.UNCHANGED
+
+
+LIMITRANGE_NODE = SCHEMA.for_kind("v1", "LimitRange")
+
+
+def limitrange(limit):
+    return {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "lr", "namespace": "default"},
+            "spec": {"limits": [limit]}}
+
+
+def test_defaults_the_server_adds_inside_a_list_replaced_whole_are_not_a_change():
+    desired = limitrange({"type": "Container", "default": {"cpu": "200m"}})
+    live = live_from(desired)
+    live["spec"] = {"limits": [{"type": "Container", "default": {"cpu": "200m"}, "defaultRequest": {"cpu": "200m"}}]}
+    assert plan_object(desired, live, LIMITRANGE_NODE).action is Action.UNCHANGED
+
+
+def test_a_field_removed_from_git_inside_a_list_replaced_whole_is_a_change():
+    before = limitrange({"type": "Container", "default": {"cpu": "200m"}, "defaultRequest": {"cpu": "100m"}})
+    live = live_from(before)
+    after = limitrange({"type": "Container", "default": {"cpu": "200m"}})
+    plan = plan_object(after, live, LIMITRANGE_NODE)
+    assert plan.action is Action.PATCH
+    assert "defaultRequest" not in plan.predicted["spec"]["limits"][0]
