@@ -24,6 +24,7 @@ from ..merge import MergeError, Node, apply_patch, three_way_patch
 from ..model import Action, Change, ObjectKey, Origin, PatchType
 from .lastapplied import annotated, last_applied
 from .normalize import keep_defaults_in_lists, normalised
+from .rules import has_pointer, without_pointer
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +50,26 @@ def plan_object(
     overwrite: bool = True,
     bookkeeping: Bookkeeping = NO_BOOKKEEPING,
     origin: Origin | None = None,
+    left_alone: tuple[str, ...] = (),
+    keep_when_removed: tuple[str, ...] = (),
 ) -> Change:
-    """Decide create / patch / unchanged for one object, exactly as ``kubectl apply`` would."""
+    """Decide create / patch / unchanged for one object, exactly as ``kubectl apply`` would.
+
+    ``left_alone`` (JSON pointers) are fields gitapply neither writes nor records (ignore rules, fields an
+    HPA owns): they are taken out of the desired and the last-applied configuration, so the patch neither
+    sets nor deletes them. ``keep_when_removed`` fields that git no longer has are taken out of the last
+    applied configuration only, so the live value stays (``kubectl apply`` would delete it).
+    """
     key = ObjectKey.of(desired)
+    for pointer in left_alone:
+        desired = without_pointer(desired, pointer)
     modified = annotated(desired)
     if live is None:
         body = _with_bookkeeping(modified, bookkeeping)
         return Change(key, Action.CREATE, desired, None, body, None, normalised(body), origin)
     patch_type = PatchType.STRATEGIC if node is not None else PatchType.MERGE
     try:
-        original = last_applied(live)
+        original = _without_rules(last_applied(live), desired, left_alone, keep_when_removed)
         patch = three_way_patch(original, modified, live, node, overwrite=overwrite)
         patch = _patch_bookkeeping(patch, live, bookkeeping)
         predicted = normalised(apply_patch(live, patch, node)) if patch else live
@@ -68,6 +79,18 @@ def plan_object(
     if not patch or predicted == live:
         return Change(key, Action.UNCHANGED, desired, live, {}, patch_type, live, origin)
     return Change(key, Action.PATCH, desired, live, patch, patch_type, predicted, origin)
+
+
+def _without_rules(original: dict[str, Any] | None, desired: dict[str, Any], left_alone: tuple[str, ...],
+                   keep_when_removed: tuple[str, ...]) -> dict[str, Any] | None:
+    if original is None:
+        return None
+    for pointer in left_alone:
+        original = without_pointer(original, pointer)
+    for pointer in keep_when_removed:
+        if not has_pointer(desired, pointer):
+            original = without_pointer(original, pointer)
+    return original
 
 
 def _with_bookkeeping(obj: dict[str, Any], bookkeeping: Bookkeeping) -> dict[str, Any]:

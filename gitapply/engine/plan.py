@@ -18,6 +18,7 @@ from ..merge import Node
 from ..model import Action, Change, Manifest, ObjectKey, Plan
 from .objectplan import Bookkeeping, plan_object
 from .order import apply_order, delete_order
+from .rules import FieldRules
 
 APP_LABEL = "gitapply.io/app"
 COMMIT_ANNOTATION = "gitapply.io/commit"
@@ -53,13 +54,16 @@ def make_plan(
     options: PlanOptions,
     *,
     inventory: Iterable[ObjectKey] = (),
+    rules: FieldRules = FieldRules(),
 ) -> Plan:
     """The ordered changes that bring ``live`` to ``desired``; ``live`` holds what the cluster has of
-    the desired keys and of the inventory."""
+    the desired keys and of the inventory. ``rules`` say which fields are left alone."""
     marks = bookkeeping(options)
     changes = [
         plan_object(manifest.obj, live.get(manifest.key), nodes(manifest.key.api_version, manifest.key.kind),
-                    overwrite=options.overwrite, bookkeeping=marks, origin=manifest.origin)
+                    overwrite=options.overwrite, bookkeeping=marks, origin=manifest.origin,
+                    left_alone=tuple(owned.pointer for owned in rules.left_alone(manifest.key)),
+                    keep_when_removed=rules.kept_when_removed(manifest.key))
         for manifest in desired
     ]
     changes.sort(key=lambda change: apply_order(change.key))

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
+
+import yaml
 
 from ..cluster.base import Cluster
 from ..cluster.snapshot import snapshot
-from ..engine.plan import PlanOptions, make_plan
+from ..engine.plan import PlanOptions, make_plan, owned_by
+from ..engine.rules import FieldRules, RulesError, parse_ignore_rules, resolve
 from ..errors import SourceError, UnknownKindError
 from ..model import Manifest, ObjectKey, Plan
-from ..source import DesiredState, Problem, apply_default_namespace, read
+from ..source import SETTINGS_FILE, DesiredState, Problem, apply_default_namespace, read
 from ..source.validate import problems_error
 from .inventory import read_inventory
 
@@ -46,6 +49,8 @@ class Prepared:
     app: str
     inventory: tuple[ObjectKey, ...]
     options: PlanOptions
+    rules: FieldRules
+    live: Mapping[ObjectKey, dict[str, Any]]
 
 
 def app_name(request: Request) -> str:
@@ -86,11 +91,37 @@ def prepare(cluster: Cluster, request: Request, *, commit_override: str | None =
     kinds = {(m.key.api_version, m.key.kind) for m in manifests if (m.key.api_version, m.key.kind) not in defining}
     kinds |= {(key.api_version, key.kind) for key in inventory}
     live = snapshot(cluster, [kind for kind in kinds if _served(cluster, *kind)])
+    rules = field_rules(cluster, state, manifests, app)
     options = PlanOptions(app=app, commit=commit_override or state.revision, prune=request.prune,
                           force_prune=request.force_prune)
     plan = make_plan(manifests, live, lambda api, kind: _node(cluster, api, kind, defining), options,
-                     inventory=inventory)
-    return Prepared(plan, state, manifests, app, inventory, options)
+                     inventory=inventory, rules=rules)
+    return Prepared(plan, state, manifests, app, inventory, options, rules, live)
+
+
+HPA = ("autoscaling/v1", "HorizontalPodAutoscaler")
+
+
+def field_rules(cluster: Cluster, state: DesiredState, manifests: tuple[Manifest, ...], app: str) -> FieldRules:
+    """The ignore rules of ``.gitapply.yaml`` and the hand-offs to the HPAs in git and in the cluster.
+
+    Live HPAs are listed through autoscaling/v1, which serves every HPA whatever version created it."""
+    try:
+        ignore = parse_ignore_rules(yaml.safe_load(state.settings) if state.settings else None)
+    except (RulesError, yaml.YAMLError) as err:
+        raise SourceError(SETTINGS_FILE, f"{err}; see docs/drift.md for the format") from err
+    in_git = {m.key for m in manifests}
+    owners = [m.obj for m in manifests if m.obj.get("kind") == HPA[1]]
+    if _served(cluster, *HPA):
+        owners += [hpa for hpa in cluster.list(*HPA) if not _dropped_from_git(hpa, in_git, app)]
+    return resolve(ignore, owners)
+
+
+def _dropped_from_git(obj: dict[str, Any], in_git: set[ObjectKey], app: str) -> bool:
+    """An object this app applied that git no longer has: its hand-off ends with this apply."""
+    key = ObjectKey.of(obj)
+    return owned_by(obj, app) and all((k.group, k.kind, k.namespace, k.name) != (key.group, key.kind, key.namespace,
+                                                                              key.name) for k in in_git)
 
 
 def _crd_kinds(manifests: tuple[Manifest, ...]) -> dict[tuple[str, str], bool]:

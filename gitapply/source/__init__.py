@@ -29,7 +29,10 @@ from gitapply.model import Manifest
 from .files import parse, read_path
 from .validate import Problem, apply_default_namespace, problems_error, validate
 
+SETTINGS_FILE = ".gitapply.yaml"
+
 __all__ = [
+    "SETTINGS_FILE",
     "DesiredState",
     "Problem",
     "apply_default_namespace",
@@ -52,6 +55,8 @@ class DesiredState:
     root: str
     revision: str | None = None
     problems: tuple[Problem, ...] = ()
+    settings: str | None = None
+    """The text of ``.gitapply.yaml`` at the root of the desired state, if there is one."""
 
 
 def read(
@@ -72,11 +77,17 @@ def read(
         from . import git
 
         revision, manifests, problems = git.read_commit(path, rev=rev, subdir=subdir, cache_dir=cache_dir)
+        settings = git.read_settings(path, revision, subdir, cache_dir)
     else:
         manifests, problems = read_path(path)
+        settings_file = os.path.join(path, SETTINGS_FILE)
+        settings = None
+        if os.path.isdir(path) and os.path.isfile(settings_file):
+            with open(settings_file, encoding="utf-8") as handle:
+                settings = handle.read()
     problems.extend(validate(manifests, schema_version))
     problems.sort(key=lambda problem: problem.sort_key)
-    return DesiredState(tuple(manifests), path, revision, tuple(problems))
+    return DesiredState(tuple(manifests), path, revision, tuple(problems), settings)
 
 
 def load(

@@ -33,13 +33,34 @@ import git
 from gitapply.errors import SourceError
 from gitapply.model import Manifest, Origin
 
-from . import is_remote, redact
+from . import SETTINGS_FILE, is_remote, redact
 from .files import is_manifest_file, parse
 from .validate import Problem
 
 _BLOB_MODES = {b"100644", b"100755"}
 _SYMLINK_MODE = b"120000"
 _SUBMODULE_MODE = b"160000"
+
+
+def read_settings(location: str, revision: str, subdir: str | None = None, cache_dir: str | None = None) -> str | None:
+    """The text of ``.gitapply.yaml`` at the root of ``subdir`` in commit ``revision``; None if absent."""
+    repo, prefix = _open_cached(location, cache_dir)
+    try:
+        path = _clean_subdir(posixpath.join(prefix, subdir or "", SETTINGS_FILE), location)
+        try:
+            blob = repo.commit(revision).tree / path
+        except KeyError:
+            return None
+        return blob.data_stream.read().decode("utf-8") if isinstance(blob, git.Blob) else None
+    finally:
+        repo.close()
+
+
+def _open_cached(location: str, cache_dir: str | None) -> tuple[git.Repo, str]:
+    """Like ``_open``, but a URL's mirror is used as it is (``read_commit`` fetched it moments ago)."""
+    if is_remote(location):
+        return git.Repo(_mirror_path(location, cache_dir)), ""
+    return _open(location, cache_dir)
 
 
 def read_commit(
@@ -174,8 +195,8 @@ def default_cache_dir() -> Path:
 
 def mirror(url: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """A local mirror of ``url``: cloned into the cache on first use, fetched (``--prune``) on every later one."""
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    target = root / hashlib.sha256(url.encode()).hexdigest()[:16]
+    target = _mirror_path(url, cache_dir)
+    root = target.parent
     try:
         if (target / "HEAD").is_file():
             git.Repo(target).git.fetch("--prune", "origin")
@@ -194,6 +215,11 @@ def mirror(url: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
         message = f"cannot clone or fetch: {_git_complaint(exc)}; check the URL and your access to it"
         raise SourceError(redact(url), message) from exc
     return target
+
+
+def _mirror_path(url: str, cache_dir: str | os.PathLike[str] | None) -> Path:
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return root / hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 def _git_complaint(exc: git.GitCommandError) -> str:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.integration.cli_helpers import gitapply, live, write
 
 DEPLOYMENT = """\
 apiVersion: apps/v1
@@ -47,23 +47,6 @@ metadata:
 stringData:
   password: hunter2
 """
-
-
-def gitapply(*args: str, kubeconfig: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gitapply", *args, "--kubeconfig", kubeconfig],
-                          capture_output=True, text=True, timeout=120)
-
-
-def write(folder: Path, files: dict[str, str]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (folder / name).write_text(textwrap.dedent(text))
-    return folder
-
-
-def live(control_plane, namespace: str, what: str) -> dict | None:
-    result = control_plane.kubectl("get", what, "-n", namespace, "-o", "json", check=False)
-    return json.loads(result.stdout) if result.returncode == 0 else None
 
 
 @pytest.fixture

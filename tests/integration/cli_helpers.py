@@ -1,0 +1,30 @@
+"""Running the gitapply command line against the test control plane, and reading what it left."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+
+def gitapply(*args: str, kubeconfig: str) -> subprocess.CompletedProcess[str]:
+    """``python -m gitapply ARGS --kubeconfig …``, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "gitapply", *args, "--kubeconfig", kubeconfig],
+                          capture_output=True, text=True, timeout=120)
+
+
+def write(folder: Path, files: dict[str, str]) -> Path:
+    """Write manifest files into ``folder`` (created if needed); returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(textwrap.dedent(text))
+    return folder
+
+
+def live(control_plane: Any, namespace: str, what: str) -> dict[str, Any] | None:
+    """The live object (``deployment/web``) as JSON, None when it does not exist."""
+    result = control_plane.kubectl("get", what, "-n", namespace, "-o", "json", check=False)
+    return json.loads(result.stdout) if result.returncode == 0 else None
