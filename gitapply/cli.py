@@ -106,11 +106,15 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
           dry_run: bool = typer.Option(False, "--dry-run", help="Print what would happen; write nothing."),
           force_replace: bool = typer.Option(False, "--force-replace",
                                              help="Delete and recreate objects whose immutable fields changed."),
+          heal_unmanaged: bool = typer.Option(False, "--heal-unmanaged",
+                                              help="Also remove fields added out of band (see `gitapply drift`)."),
           inventory_namespace: str = InventoryNamespace) -> None:
     """Create, patch (and with --prune, delete) objects so the cluster matches git."""
     from .engine.plan import PruneGuardError, bookkeeping
     from .model import Plan
     from .ops.apply import as_replacement, execute, oversized, preflight
+    from .engine.heal import with_healing
+    from .ops.drift import classify_prepared
     from .ops.inventory import write_inventory
     from .ops.prepare import prepare
     from .render.report import json_report, outcome_line, summary
@@ -122,6 +126,8 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
         prepared = prepare(cluster, request)
         marks = bookkeeping(prepared.options)
         plan = prepared.plan
+        if heal_unmanaged:
+            plan = with_healing(plan, classify_prepared(prepared), prepared.nodes)
         refusals = oversized(plan)
         if not refusals:
             failures = preflight(cluster, plan)
@@ -161,6 +167,54 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
     else:
         console.print(summary(plan) + (" (dry run)" if dry_run else ""))
     raise typer.Exit(1 if failures else 0)
+
+
+@app.command()
+def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = Subdir,
+          kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context, namespace: str = Namespace,
+          selector: str = Selector, app_name: str = AppName, output: str = Output,
+          fail_on: str = typer.Option("any", "--fail-on", help="Exit 1 on: drift, pending or any."),
+          junit: Optional[str] = typer.Option(None, "--junit", help="Also write a JUnit XML report here."),
+          prometheus: Optional[str] = typer.Option(None, "--prometheus",
+                                                   help="Also write node-exporter textfile metrics here."),
+          inventory_namespace: str = InventoryNamespace) -> None:
+    """Compare git with the cluster and report drift; writes nothing to the cluster."""
+    from .ops.drift import check
+    from .render.drift import drift_json, drift_junit, drift_prometheus, drift_summary, drift_table
+
+    if fail_on not in ("drift", "pending", "any"):
+        _fail(ValueError(f"--fail-on must be drift, pending or any, not {fail_on!r}"), 2)
+    try:
+        request = _request(path, rev, subdir, namespace, selector, app_name, False, False, inventory_namespace)
+        report = check(_cluster(kubeconfig, context), request)
+    except GitapplyError as err:
+        _fail(err, err.exit_code)
+    try:
+        if junit:
+            _write_atomically(junit, drift_junit(report))
+        if prometheus:
+            _write_atomically(prometheus, drift_prometheus(report))
+    except OSError as err:
+        _fail(err, 2)
+    if output == "json":
+        console.print_json(json.dumps(drift_json(report)))
+    else:
+        if report.has_drift or report.has_pending:
+            console.print(drift_table(report))
+        console.print(drift_summary(report))
+    failing = {"drift": report.has_drift, "pending": report.has_pending,
+               "any": report.has_drift or report.has_pending}[fail_on]
+    raise typer.Exit(1 if failing else 0)
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """Write a report so that a reader (node-exporter, a CI dashboard) never sees half of it."""
+    import os
+
+    partial = f"{path}.{os.getpid()}.tmp"
+    with open(partial, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(partial, path)
 
 
 def main() -> None:

@@ -25,9 +25,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Callable, Iterable, Mapping
 
-from ..model import ObjectKey, Origin
+from ..merge import Node
+from ..merge.directives import go_str
+from ..model import Manifest, ObjectKey, Origin
+from .lastapplied import last_applied
+from .normalize import defaulted, normalised
+from .rules import FieldRules, Owned
 
 
 class FieldState(StrEnum):
@@ -92,3 +97,174 @@ class DriftReport:
         return any(item.state in (ObjectState.PENDING, ObjectState.MISSING) or item.fields_in(FieldState.PENDING)
                    for item in self.objects)
 
+
+
+# Places where a field added out of band is the user's business (and kubectl apply can never remove it):
+# container settings, pod scheduling, labels and annotations, ConfigMap data. Server defaults live elsewhere
+# (terminationMessagePath, dnsPolicy, clusterIP…) and are never reported.
+USER_OWNED = (
+    "metadata.labels",
+    "metadata.annotations",
+    "data",
+    "stringData",
+    "spec.template.metadata.labels",
+    "spec.template.metadata.annotations",
+    "spec.template.spec.nodeSelector",
+    "spec.template.spec.tolerations",
+    "spec.template.spec.affinity",
+    "spec.template.spec.serviceAccountName",
+    "spec.template.spec.volumes",
+) + tuple(
+    f"spec.template.spec.{containers}[].{field}"
+    for containers in ("containers", "initContainers")
+    for field in ("resources", "env", "envFrom", "command", "args", "volumeMounts", "securityContext", "image")
+)
+
+# Written by the system or by gitapply itself: never compared.
+_SYSTEM_METADATA = {"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink",
+                    "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences", "finalizers"}
+_SYSTEM_PREFIXES = ("kubectl.kubernetes.io/", "deployment.kubernetes.io/", "gitapply.io/")
+
+Leaves = dict[str, Any]
+
+
+def comparable(obj: dict[str, Any] | None) -> dict[str, Any]:
+    """An object without status and the metadata the system writes (ids, times, bookkeeping)."""
+    if not obj:
+        return {}
+    result = {key: value for key, value in obj.items() if key != "status"}
+    metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _SYSTEM_METADATA}
+    for section in ("labels", "annotations"):
+        if section in metadata:
+            kept = {k: v for k, v in (metadata[section] or {}).items() if not k.startswith(_SYSTEM_PREFIXES)}
+            if kept:
+                metadata[section] = kept
+            else:
+                del metadata[section]
+    result["metadata"] = metadata
+    return result
+
+
+def leaves(obj: Any, node: Node | None, path: str = "") -> Leaves:
+    """Every leaf of an object by dotted path; items of lists merged by key are addressed by that key
+    (``containers[name=web].image``), other lists are leaves as a whole."""
+    found: Leaves = {}
+    if type(obj) is dict:
+        for key, value in obj.items():
+            child = f"{path}.{key}" if path else key
+            meta = node.field(key) if node is not None else None
+            if type(value) is list and meta is not None and meta.strategy == "merge" and meta.merge_key \
+                    and all(type(item) is dict and meta.merge_key in item for item in value):
+                for item in value:
+                    label = f"{child}[{meta.merge_key}={go_str(item[meta.merge_key])}]"
+                    inner = leaves(item, meta.node, label)
+                    if len(inner) > 1:  # the merge key is in the path already
+                        inner.pop(f"{label}.{meta.merge_key}", None)
+                    found.update(inner)
+            elif type(value) is dict and value:
+                found.update(leaves(value, meta.node if meta is not None else None, child))
+            elif not (type(value) is dict and not value):
+                found[child] = value
+    return found
+
+
+def _generic(path: str) -> str:
+    """``spec.template.spec.containers[name=web].env`` → ``spec.template.spec.containers[].env``."""
+    out, depth = [], 0
+    for char in path:
+        if char == "[":
+            depth += 1
+            out.append("[")
+        elif char == "]":
+            depth -= 1
+            out.append("]")
+        elif depth == 0:
+            out.append(char)
+    return "".join(out)
+
+
+def user_owned(path: str) -> bool:
+    generic = _generic(path)
+    return any(generic == place or generic.startswith(place + ".") or generic.startswith(place + "[")
+               for place in USER_OWNED)
+
+
+def pointer_path(pointer: str) -> str:
+    """A JSON pointer as a dotted path prefix (``/spec/replicas`` → ``spec.replicas``)."""
+    tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+    return ".".join(tokens)
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + ".") or path.startswith(prefix + "[")
+
+
+def _same(wanted: Any, have: Any) -> bool:
+    if type(wanted) is list and type(have) is list:
+        return len(wanted) == len(have) and all(defaulted(w, h, None) for w, h in zip(wanted, have))
+    return type(wanted) is type(have) and wanted == have
+
+
+_ABSENT = object()
+
+
+def classify_fields(desired: dict[str, Any], live: dict[str, Any], node: Node | None,
+                    left_alone: tuple[Owned, ...] = ()) -> tuple[FieldDrift, ...]:
+    """Every differing field of one object that exists in git and in the cluster. A field can be both
+    pending (git moved on) and drifted (the cluster moved away): both are reported."""
+    recorded = last_applied(live)
+    git, was, now = (leaves(comparable(normalised(obj) if obj else obj), node) for obj in (desired, recorded, live))
+    found: list[FieldDrift] = []
+    for path in git.keys() | was.keys():
+        if not _same(git.get(path, _ABSENT), was.get(path, _ABSENT)):
+            found.append(FieldDrift(path, FieldState.PENDING, git.get(path), was.get(path), now.get(path)))
+    for path, value in was.items():
+        if not _same(value, now.get(path, _ABSENT)):
+            found.append(FieldDrift(path, FieldState.DRIFT, git.get(path), value, now.get(path)))
+    for path, value in now.items():
+        if path not in git and path not in was and user_owned(path):
+            found.append(FieldDrift(path, FieldState.UNMANAGED, None, None, value))
+    result = []
+    for item in sorted(found, key=lambda item: (item.path, item.state)):
+        reason = next((owned.reason for owned in left_alone if _under(item.path, pointer_path(owned.pointer))), "")
+        if reason:
+            item = FieldDrift(item.path, FieldState.IGNORED, item.git, item.last_applied, item.live, reason)
+            if result and result[-1].path == item.path and result[-1].state is FieldState.IGNORED:
+                continue
+        result.append(item)
+    return tuple(result)
+
+
+def object_state(fields: tuple[FieldDrift, ...]) -> ObjectState:
+    states = {item.state for item in fields}
+    if states & {FieldState.DRIFT, FieldState.UNMANAGED}:
+        return ObjectState.DRIFTED
+    if FieldState.PENDING in states:
+        return ObjectState.PENDING
+    return ObjectState.IN_SYNC
+
+
+def classify(
+    desired: Iterable[Manifest],
+    live: Mapping[ObjectKey, dict[str, Any]],
+    nodes: Callable[[str, str], Node | None],
+    rules: FieldRules,
+    *,
+    app: str,
+    revision: str | None,
+    inventory: Iterable[ObjectKey] = (),
+    checked_at: float = 0.0,
+) -> DriftReport:
+    """The drift report for one app: every desired object, plus what the inventory says was deleted."""
+    recorded = set(inventory)
+    objects = []
+    for manifest in desired:
+        key = manifest.key
+        current = live.get(key)
+        if current is None:
+            state = ObjectState.DELETED if key in recorded else ObjectState.MISSING
+            objects.append(ObjectDrift(key, state, (), manifest.origin))
+            continue
+        fields = classify_fields(manifest.obj, current, nodes(key.api_version, key.kind), rules.left_alone(key))
+        objects.append(ObjectDrift(key, object_state(fields), fields, manifest.origin))
+    return DriftReport(app, revision, checked_at, tuple(objects))

@@ -48,12 +48,12 @@ def keep_defaults_in_lists(predicted: Any, live: Any, original: Any) -> Any:
         return result if result is not None else predicted
     if type(predicted) is list and type(live) is list and len(predicted) == len(live) and predicted != live:
         base = original if type(original) is list and len(original) == len(predicted) else [None] * len(predicted)
-        if all(_defaulted(item, have, was) for item, have, was in zip(predicted, live, base)):
+        if all(defaulted(item, have, was) for item, have, was in zip(predicted, live, base)):
             return live
     return predicted
 
 
-def _defaulted(wanted: Any, have: Any, was: Any) -> bool:
+def defaulted(wanted: Any, have: Any, was: Any) -> bool:
     """``have`` is ``wanted`` plus fields the last applied configuration (``was``) never had."""
     if type(wanted) is not dict or type(have) is not dict:
         return wanted == have and type(wanted) is type(have)
@@ -62,7 +62,7 @@ def _defaulted(wanted: Any, have: Any, was: Any) -> bool:
         if key not in wanted:
             if key in previous:
                 return False
-        elif not _defaulted(wanted[key], value, previous.get(key)):
+        elif not defaulted(wanted[key], value, previous.get(key)):
             return False
     return all(key in have for key in wanted)
 

@@ -15,9 +15,10 @@ import yaml
 
 from ..cluster.base import Cluster
 from ..cluster.snapshot import snapshot
-from ..engine.plan import PlanOptions, make_plan, owned_by
+from ..engine.plan import NodeLookup, PlanOptions, make_plan, owned_by
 from ..engine.rules import FieldRules, RulesError, parse_ignore_rules, resolve
 from ..errors import SourceError, UnknownKindError
+from ..merge import Node
 from ..model import Manifest, ObjectKey, Plan
 from ..source import SETTINGS_FILE, DesiredState, Problem, apply_default_namespace, read
 from ..source.validate import problems_error
@@ -51,6 +52,7 @@ class Prepared:
     options: PlanOptions
     rules: FieldRules
     live: Mapping[ObjectKey, dict[str, Any]]
+    nodes: NodeLookup
 
 
 def app_name(request: Request) -> str:
@@ -87,16 +89,16 @@ def prepare(cluster: Cluster, request: Request, *, commit_override: str | None =
     if request.selector:
         manifests = tuple(m for m in manifests if _matches(m.obj, request.selector))
     app = app_name(request)
-    inventory = tuple(read_inventory(cluster, app, request.inventory_namespace)) if request.prune else ()
+    inventory = tuple(read_inventory(cluster, app, request.inventory_namespace))
     kinds = {(m.key.api_version, m.key.kind) for m in manifests if (m.key.api_version, m.key.kind) not in defining}
     kinds |= {(key.api_version, key.kind) for key in inventory}
     live = snapshot(cluster, [kind for kind in kinds if _served(cluster, *kind)])
     rules = field_rules(cluster, state, manifests, app)
     options = PlanOptions(app=app, commit=commit_override or state.revision, prune=request.prune,
                           force_prune=request.force_prune)
-    plan = make_plan(manifests, live, lambda api, kind: _node(cluster, api, kind, defining), options,
-                     inventory=inventory, rules=rules)
-    return Prepared(plan, state, manifests, app, inventory, options, rules, live)
+    nodes = node_lookup(cluster, defining)
+    plan = make_plan(manifests, live, nodes, options, inventory=inventory, rules=rules)
+    return Prepared(plan, state, manifests, app, inventory, options, rules, live, nodes)
 
 
 HPA = ("autoscaling/v1", "HorizontalPodAutoscaler")
@@ -169,8 +171,12 @@ def _unknown_kinds(cluster: Cluster, manifests: tuple[Manifest, ...],
     return problems
 
 
-def _node(cluster: Cluster, api_version: str, kind: str, defining: dict[tuple[str, str], bool]) -> Any:
-    return None if (api_version, kind) in defining else cluster.patch_node(api_version, kind)
+def node_lookup(cluster: Cluster, defining: dict[tuple[str, str], bool]) -> NodeLookup:
+    """Patch metadata per kind: the server's for built-in kinds, none for custom resources (also those
+    whose CRD is in this desired state and not yet on the server)."""
+    def lookup(api_version: str, kind: str) -> Node | None:
+        return None if (api_version, kind) in defining else cluster.patch_node(api_version, kind)
+    return lookup
 
 
 def _matches(obj: dict[str, Any], selector: dict[str, str]) -> bool:

@@ -13,7 +13,7 @@ HOMES = {
     "urllib3": {"cluster/kube.py"},
     "git": {"source/git.py"},
     "typer": {"cli.py"},
-    "rich": {"cli.py"},
+    "rich": {"cli.py", "render/"},
 }
 PURE = ("merge/", "engine/")
 IO_MODULES = {"socket", "http", "urllib", "requests", "subprocess", "kubernetes", "git", "typer", "rich", "urllib3"}

@@ -1,0 +1,114 @@
+"""Healing unmanaged additions: the patch that removes fields someone added out of band.
+
+``kubectl apply`` can never remove a field that is in neither the configuration nor the last-applied record
+(a ``resources.limits`` added by ``kubectl edit``): it does not know the field is foreign. Drift detection
+does (``engine.drift``, state ``unmanaged``), and ``apply --heal-unmanaged`` sends this patch with the
+apply's own: a ``null`` for each added field, or ``$patch: delete`` for a whole added item of a list merged
+by key (an env var). Only user-owned places are healed, never server defaults or controller fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any, Callable, Iterable
+
+from ..merge import Node, apply_patch
+from ..merge.apply import merge_map
+from ..merge.directives import go_str
+from ..model import Action, PatchType, Plan
+from .drift import DriftReport, FieldDrift, FieldState
+from .lastapplied import last_applied
+
+_ITEM = re.compile(r"^(?P<field>[^\[]+)\[(?P<key>[^=\]]+)=(?P<value>[^\]]*)\]$")
+
+
+def _segments(path: str) -> list[str]:
+    """``a.b[name=x].c`` → ``["a", "b[name=x]", "c"]`` (dots inside ``[...]`` kept)."""
+    parts, current, depth = [], "", 0
+    for char in path:
+        if char == "." and depth == 0:
+            parts.append(current)
+            current = ""
+            continue
+        depth += char == "["
+        depth -= char == "]"
+        current += char
+    parts.append(current)
+    return parts
+
+
+def heal_patch(fields: Iterable[FieldDrift], live: dict[str, Any], known: Iterable[dict[str, Any] | None],
+               node: Node | None) -> dict[str, Any]:
+    """A strategic merge patch removing every unmanaged field; ``known`` are git and the last-applied
+    configuration (an item of a merge list they do not have is deleted whole)."""
+    if node is None:
+        return {}
+    patch: dict[str, Any] = {}
+    sources = [obj for obj in known if obj]
+    for item in fields:
+        if item.state is FieldState.UNMANAGED:
+            _remove(patch, _segments(item.path), live, sources)
+    return patch
+
+
+def _remove(patch: dict[str, Any], segments: list[str], live: Any, known: list[Any]) -> None:
+    head, rest = segments[0], segments[1:]
+    match = _ITEM.match(head)
+    if match is None:
+        if not rest or all(not isinstance(obj, dict) or head not in obj for obj in known):
+            patch[head] = None  # the whole subtree is foreign: remove it at its root
+            return
+        child = patch.setdefault(head, {})
+        if isinstance(child, dict):
+            _remove(child, rest, _get(live, head), [_get(obj, head) for obj in known])
+        return
+    field, key = match["field"], match["key"]
+    live_item = _find(_get(live, field), key, match["value"])
+    if live_item is None:
+        return
+    value = live_item[key]
+    items = patch.setdefault(field, [])
+    known_items = [_find(_get(obj, field), key, match["value"]) for obj in known]
+    if all(found is None for found in known_items):
+        entry = {key: value, "$patch": "delete"}
+        if entry not in items:
+            items.append(entry)
+        return
+    entry = next((i for i in items if i.get(key) == value and "$patch" not in i), None)
+    if entry is None:
+        entry = {key: value}
+        items.append(entry)
+    if rest:
+        _remove(entry, rest, live_item, [i for i in known_items if i is not None])
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, dict) else None
+
+
+def _find(items: Any, key: str, text: str) -> dict[str, Any] | None:
+    if not isinstance(items, list):
+        return None
+    return next((i for i in items if isinstance(i, dict) and key in i and go_str(i[key]) == text), None)
+
+
+def with_healing(plan: Plan, report: DriftReport, nodes: Callable[[str, str], Node | None]) -> Plan:
+    """The plan with each object's unmanaged additions removed by its patch (unchanged objects become
+    patched ones)."""
+    drifts = {item.key: item for item in report.objects}
+    changes = []
+    for change in plan.changes:
+        found = drifts.get(change.key)
+        unmanaged = found.fields_in(FieldState.UNMANAGED) if found else ()
+        node = nodes(change.key.api_version, change.key.kind)
+        healable = change.action in (Action.PATCH, Action.UNCHANGED) and node is not None
+        if not unmanaged or not healable or change.live is None or change.desired is None:
+            changes.append(change)
+            continue
+        healing = heal_patch(unmanaged, change.live, [change.desired, last_applied(change.live)], node)
+        patch = merge_map(change.body or {}, healing, node, server=False)
+        predicted = apply_patch(change.live, patch, node)
+        changes.append(dataclasses.replace(change, action=Action.PATCH, body=patch, predicted=predicted,
+                                           patch_type=PatchType.STRATEGIC))
+    return Plan(tuple(changes))

@@ -1,0 +1,20 @@
+"""The drift check: read git and the cluster, classify every difference, write nothing to the cluster."""
+
+from __future__ import annotations
+
+import time
+
+from ..cluster.base import Cluster
+from ..engine.drift import DriftReport, classify
+from .prepare import Prepared, Request, prepare
+
+
+def check(cluster: Cluster, request: Request) -> DriftReport:
+    """The drift report for the app at ``request``'s path and revision. Reads only."""
+    return classify_prepared(prepare(cluster, request))
+
+
+def classify_prepared(prepared: Prepared) -> DriftReport:
+    """The drift report for what ``prepare`` read."""
+    return classify(prepared.manifests, prepared.live, prepared.nodes, prepared.rules, app=prepared.app,
+                    revision=prepared.state.revision, inventory=prepared.inventory, checked_at=time.time())
