@@ -3,7 +3,8 @@
 Starts its own control plane (tests/harness). Figures, side by side in one run:
 - apply of 2,000 new objects: ``gitapply apply DIR`` and ``kubectl apply -f DIR`` (each on its own copy of
   the fleet, in its own namespaces);
-- diff with nothing to change, and with 10% of the objects changed: ``gitapply diff`` and ``kubectl diff``.
+- diff with nothing to change, and with 10% of the objects changed: ``gitapply diff`` and ``kubectl diff``,
+  and the drift check (``gitapply drift``) on the same objects.
 gitapply runs as a user runs it (``python -m gitapply``, start-up included); a second, in-process pass counts
 its requests. kubectl is the newest one at hand (the machine image ships several). Prints; passes or fails
 nothing. Run: ``.venv/bin/python benchmarks/bench_diff_apply.py``.
@@ -76,6 +77,9 @@ def main() -> None:
         seconds, done = timed([kubectl, "diff", "-f", str(work / "kube"), *config])
         report("kubectl diff -f", seconds, done, {0})
 
+        seconds, done = timed([*gitapply, "drift", str(work / "git"), "--app", "bench", *config])
+        report("gitapply drift", seconds, done, {0})
+
         print("diff, 10% changed")
         write_fleet(work / "git", "git", changed_every=10)
         write_fleet(work / "kube", "kube", changed_every=10)
@@ -83,6 +87,9 @@ def main() -> None:
         report("gitapply diff", seconds, done, {1})
         seconds, done = timed([kubectl, "diff", "-f", str(work / "kube"), *config])
         report("kubectl diff -f", seconds, done, {1})
+
+        seconds, done = timed([*gitapply, "drift", str(work / "git"), "--app", "bench", *config])
+        report("gitapply drift", seconds, done, {1})
 
         counted = KubeCluster(kubeconfig=plane.kubeconfig)
         start = time.perf_counter()
