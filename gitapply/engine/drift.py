@@ -224,7 +224,7 @@ def classify_fields(desired: dict[str, Any], live: dict[str, Any], node: Node | 
     for path, value in now.items():
         if path not in git and path not in was and user_owned(path):
             found.append(FieldDrift(path, FieldState.UNMANAGED, None, None, value))
-    result = []
+    result: list[FieldDrift] = []
     for item in sorted(found, key=lambda item: (item.path, item.state)):
         reason = next((owned.reason for owned in left_alone if _under(item.path, pointer_path(owned.pointer))), "")
         if reason:

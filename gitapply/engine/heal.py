@@ -71,13 +71,13 @@ def _remove(patch: dict[str, Any], segments: list[str], live: Any, known: list[A
     items = patch.setdefault(field, [])
     known_items = [_find(_get(obj, field), key, match["value"]) for obj in known]
     if all(found is None for found in known_items):
-        entry = {key: value, "$patch": "delete"}
-        if entry not in items:
-            items.append(entry)
+        doomed = {key: value, "$patch": "delete"}
+        if doomed not in items:
+            items.append(doomed)
         return
-    entry = next((i for i in items if i.get(key) == value and "$patch" not in i), None)
-    if entry is None:
-        entry = {key: value}
+    found = next((i for i in items if i.get(key) == value and "$patch" not in i), None)
+    entry: dict[str, Any] = found if found is not None else {key: value}
+    if found is None:
         items.append(entry)
     if rest:
         _remove(entry, rest, live_item, [i for i in known_items if i is not None])

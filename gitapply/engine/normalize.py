@@ -47,8 +47,9 @@ def keep_defaults_in_lists(predicted: Any, live: Any, original: Any) -> Any:
                     result[key] = kept
         return result if result is not None else predicted
     if type(predicted) is list and type(live) is list and len(predicted) == len(live) and predicted != live:
-        base = original if type(original) is list and len(original) == len(predicted) else [None] * len(predicted)
-        if all(defaulted(item, have, was) for item, have, was in zip(predicted, live, base)):
+        earlier: list[Any] = original if type(original) is list and len(original) == len(predicted) \
+            else [None] * len(predicted)
+        if all(defaulted(item, have, was) for item, have, was in zip(predicted, live, earlier)):
             return live
     return predicted
 

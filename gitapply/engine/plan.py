@@ -76,7 +76,9 @@ def make_plan(
 
 def owned_by(obj: dict[str, Any] | None, app: str) -> bool:
     """Whether a live object carries the app's label."""
-    return bool(obj) and ((obj.get("metadata") or {}).get("labels") or {}).get(APP_LABEL) == app
+    if not obj:
+        return False
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(APP_LABEL) == app
 
 
 def prune_set(wanted: set[ObjectKey], live: Mapping[ObjectKey, dict[str, Any]], inventory: Iterable[ObjectKey],
