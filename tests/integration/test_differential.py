@@ -81,6 +81,17 @@ SCENARIOS: dict[str, list[Step]] = {
         ("apply", deployment()),
         ("apply", deployment(env=[{"name": "C", "value": "3"}, {"name": "B", "value": "2"},
                                   {"name": "A", "value": "1"}]))],
+    "remove, add and reorder env vars in one apply": [
+        ("apply", deployment(env=[{"name": n, "value": n.lower()} for n in "ABCD"])),
+        ("apply", deployment(env=[{"name": n, "value": n.lower()} for n in "DEA"]))],
+    "replace the sidecar and add a container in one apply": [
+        ("apply", deployment()),
+        ("apply", {**deployment(sidecar=False), "spec": {**deployment(sidecar=False)["spec"], "template": {
+            "metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+                {"name": "metrics", "image": "busybox:1.32", "args": ["sleep", "3600"]},
+                {"name": "web", "image": "nginx:1.19", "ports": [{"containerPort": 80}],
+                 "env": [{"name": "A", "value": "1"}]},
+                {"name": "proxy", "image": "busybox:1.32"}]}}}})],
     "maxSurge from 1 to 25%": [("apply", deployment()), ("apply", deployment(max_surge="25%"))],
     "remove replicas while the annotation holds it": [
         ("apply", deployment(replicas=7)), ("apply", deployment(replicas=None))],
@@ -234,3 +245,26 @@ def test_gitapply_after_kubectl_apply_changes_nothing(control_plane, cluster):
     namespace = control_plane.new_namespace("interchange")
     control_plane.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment()))
     assert apply_object(cluster, with_namespace(deployment(), cluster, namespace)).action is Action.UNCHANGED
+
+
+def container_order(obj: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    containers = obj["spec"]["template"]["spec"]["containers"]
+    return [(c["name"], [e["name"] for e in c.get("env", [])]) for c in containers]
+
+
+@pytest.mark.parametrize("name", ["remove, add and reorder env vars in one apply",
+                                  "replace the sidecar and add a container in one apply",
+                                  "add and reorder env vars", "remove a container"])
+def test_the_predicted_object_has_the_servers_list_order(name, control_plane, cluster):
+    """``apply_patch`` (what diff shows) must order merged lists exactly as the API server does."""
+    from gitapply.engine.objectplan import plan_object
+
+    steps = [arg for verb, arg in SCENARIOS[name] if verb == "apply"]
+    namespace = control_plane.new_namespace("order")
+    for desired in steps[:-1]:
+        apply_object(cluster, with_namespace(desired, cluster, namespace))
+    desired = with_namespace(steps[-1], cluster, namespace)
+    key = ObjectKey.of(desired)
+    predicted = plan_object(desired, cluster.get(key), cluster.patch_node(key.api_version, key.kind)).predicted
+    apply_object(cluster, desired)
+    assert container_order(predicted) == container_order(cluster.get(key))
