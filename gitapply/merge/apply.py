@@ -182,7 +182,7 @@ def merge_list(original: list, patch: list, meta: FieldMeta, server: bool, *, de
         raise BadPatchError("cannot merge a list of maps without a merge key")
     original, patch = _special_items(original, patch, merge_key)
     merged = list(original)
-    positions = {}
+    positions: dict[Any, int] = {}
     for position, item in enumerate(merged):
         if merge_key in item:
             positions.setdefault(item[merge_key], position)
@@ -190,13 +190,13 @@ def merge_list(original: list, patch: list, meta: FieldMeta, server: bool, *, de
         if merge_key not in item:
             raise MissingMergeKeyError(f"patch list item has no merge key {merge_key!r}: {item!r}")
         value = item[merge_key]
-        position = positions.get(value)
+        found = positions.get(value)
         try:
-            if position is None:
+            if found is None:
                 positions[value] = len(merged)
                 merged.append(merge_map({}, item, meta.node, server) if server else item)
             else:
-                merged[position] = merge_map(merged[position], item, meta.node, server)
+                merged[found] = merge_map(merged[found], item, meta.node, server)
         except MergeError as err:
             raise err.at(item_label(item, merge_key)) from None
     return _restore_order(merged, patch, original, merge_key)
@@ -240,7 +240,8 @@ def _special_items(original: list, patch: list, merge_key: str) -> tuple[list, l
 def _restore_order(merged: list, patch: list, original: list, merge_key: str) -> list:
     """Patch items in patch order, server-only items in their live order, interleaved as the server does."""
     in_patch = _positions(patch, merge_key)
-    patch_items, server_only = [], []
+    patch_items: list[Any] = []
+    server_only: list[Any] = []
     for item in merged:
         (patch_items if _identity(item, merge_key) in in_patch else server_only).append(item)
     return _interleave(patch_items, server_only, patch, original, merge_key)
@@ -321,23 +322,24 @@ def _merge_ordered_list(
             raise BadPatchError(f"the two patches disagree on {order_key}")
         result[order_key] = order
     meta = _meta(node, field)
-    has_original, has_patch = field in result, field in pending
-    original = result.get(field) if has_original else None
-    patch_list = pending.pop(field) if has_patch else None
-    if (has_original and not isinstance(original, list)) or (has_patch and not isinstance(patch_list, list)):
+    original = result.get(field)
+    patch_list = pending.pop(field, None)
+    if (field in result and not isinstance(original, list)) or (patch_list is not None
+                                                                  and not isinstance(patch_list, list)):
         raise BadPatchError(f"{order_key} belongs to a field that is not a list")
     if patch_list is not None:
         _check_order(patch_list, order, meta.merge_key)
-    live_order = original or []
-    if has_original and has_patch:
+    live_order: list[Any] = original or []
+    merged: list[Any]
+    if original is not None and patch_list is not None:
         if meta.strategy == MERGE:
             merged = merge_list(original, patch_list, meta, server, delete_list=False)
             live_order = _live_order_after_merge(original, patch_list, meta.merge_key)
         else:
             merged = patch_list
-    elif has_patch:
+    elif patch_list is not None:
         merged = _new_value(patch_list, meta, server)
-    elif has_original:
+    elif original is not None:
         merged = original
     else:
         return

@@ -88,7 +88,7 @@ class Node:
             items = value.get("items")
             node = self._schema.node_of(items) if isinstance(items, Mapping) else None
         else:
-            node = self._schema.node_of(value)
+            node = self._schema.node_of(prop)  # by $ref when there is one, so named definitions are shared
         return FieldMeta(strategy, retain, merge_key, node)
 
 
@@ -168,7 +168,13 @@ class Schema:
             if isinstance(all_of, list) and len(all_of) == 1:
                 ref = all_of[0].get("$ref")
         if ref is not None:
-            return self.definition(ref.removeprefix(self._ref_prefix))
+            name = ref.removeprefix(self._ref_prefix)
+            for _ in range(32):  # an alias definition that is itself a $ref: share the final one
+                target = self._definitions.get(name) or {}
+                if "$ref" not in target:
+                    break
+                name = target["$ref"].removeprefix(self._ref_prefix)
+            return self.definition(name)
         if "properties" in schema or isinstance(schema.get("additionalProperties"), Mapping):
             return Node(self, schema)
         return None

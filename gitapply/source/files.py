@@ -249,9 +249,14 @@ def _items_nodes(node: yaml.Node | None, count: int) -> list[yaml.Node] | None:
     return None
 
 
+KUSTOMIZATION_FILES = {"kustomization.yaml", "kustomization.yml", "Kustomization"}
+
+
 def is_manifest_file(name: str) -> bool:
-    """Whether a directory walk reads this file: a manifest suffix and not hidden."""
-    return name.endswith(MANIFEST_SUFFIXES) and not name.startswith(".")
+    """Whether a directory walk reads this file: a manifest suffix, not hidden, and not a kustomization file
+    (kustomize's own configuration, not an object to apply)."""
+    base = name.rsplit("/", 1)[-1]
+    return name.endswith(MANIFEST_SUFFIXES) and not base.startswith(".") and base not in KUSTOMIZATION_FILES
 
 
 def read_path(path: str) -> tuple[list[Manifest], list[Problem]]:

@@ -206,3 +206,12 @@ def test_importing_the_source_package_imports_neither_git_nor_kubernetes_validat
     code = "import sys, gitapply.source; print('git' in sys.modules, 'kubernetes_validate' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_a_kustomization_file_is_not_read_as_a_manifest(tmp_path):
+    from gitapply.source.files import read_path
+
+    (tmp_path / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    manifests, problems = read_path(str(tmp_path))
+    assert [m.obj["metadata"]["name"] for m in manifests] == ["x"] and not problems

@@ -1,0 +1,256 @@
+"""A drift report for people (a table and a summary line) and for machines (JSON, JUnit XML, Prometheus text).
+
+Pure: every function takes a ``DriftReport`` and returns a value; the CLI prints or writes it.
+
+Rules shared by every format:
+
+* **Secret values never leave the report.** For a Secret, any value under ``data`` or ``stringData`` and the
+  last-applied record (which repeats them) shows as ``***``; an absent value stays absent, so a reader can still
+  tell that a key was added, removed or changed without learning what it holds.
+* **Ignored fields are shown, not counted.** They explain themselves (``owned by
+  autoscaling/HorizontalPodAutoscaler/shop/web``) in the table, JSON and JUnit detail, but are never failures
+  and never counted in ``gitapply_drift_fields``.
+* **Every state is always present** in summaries and metrics, zero included, so dashboards and alerts never
+  see a series vanish when the cluster is healthy.
+
+JUnit: one ``<testcase>`` per object. In-sync objects pass. Drifted and deleted objects fail with
+``type="drift"`` (the cluster changed behind git's back: someone must act on the cluster or on git); pending
+and missing objects fail with ``type="pending"`` (git changed and was not applied yet: an apply fixes it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from ..engine.drift import DriftReport, FieldState, ObjectDrift, ObjectState
+from ..engine.lastapplied import LAST_APPLIED
+from ..model import ObjectKey
+
+MASK = "***"
+ABSENT = "-"
+VALUE_WIDTH = 24
+_SECRET_FIELDS = ("data", "stringData")
+_ROOT_PATHS = ("", "<object>")
+_COUNTED_FIELDS = (FieldState.PENDING, FieldState.DRIFT, FieldState.UNMANAGED)
+_FAILURE_TYPE = {ObjectState.DRIFTED: "drift", ObjectState.DELETED: "drift",
+                 ObjectState.PENDING: "pending", ObjectState.MISSING: "pending"}
+_WHOLE_OBJECT = {ObjectState.MISSING: "in git, not in the cluster",
+                 ObjectState.DELETED: "applied by gitapply, then deleted out of band"}
+_STATE_STYLE = {"in-sync": "green", "pending": "yellow", "missing": "yellow", "drifted": "red", "deleted": "red",
+                "drift": "red", "unmanaged": "magenta", "ignored": "dim"}
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+# --- values -----------------------------------------------------------------------------------------------
+
+def masked_value(key: ObjectKey, path: str, value: Any) -> Any:
+    """``value`` as a report may show it: a Secret's data and last-applied record become ``***``. ``path`` is
+    the field's dotted path (``data.password``); a JSON pointer (``/data/password``) is understood too."""
+    if key.kind != "Secret" or value is None:
+        return value
+    head = re.split(r"[./\[]", path.lstrip("/"), maxsplit=1)[0]
+    if head in _SECRET_FIELDS or LAST_APPLIED in path:
+        return MASK
+    if path in _ROOT_PATHS and isinstance(value, dict):
+        value = {name: ({item: MASK for item in part} if isinstance(part, dict) else MASK)
+                 if name in _SECRET_FIELDS else part for name, part in value.items()}
+    return _without_last_applied(value)
+
+
+def _without_last_applied(value: Any) -> Any:
+    """The last-applied record masked wherever it sits in a value (it repeats a Secret's data)."""
+    if isinstance(value, dict):
+        return {name: MASK if name == LAST_APPLIED else _without_last_applied(part) for name, part in value.items()}
+    if isinstance(value, list):
+        return [_without_last_applied(part) for part in value]
+    return value
+
+
+def short(value: Any, width: int = VALUE_WIDTH) -> str:
+    """One line for a table cell: JSON (so ``"3"`` and ``3`` differ, as they do to the API), ``-`` when absent,
+    cut to ``width`` with an ellipsis. ``***`` (a masked Secret value) is shown bare."""
+    if value is None:
+        return ABSENT
+    text = MASK if value == MASK else json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def checked_at_iso(report: DriftReport) -> str:
+    """When the check ran, ISO-8601 in UTC: ``2024-05-01T12:00:00Z``."""
+    moment = datetime.fromtimestamp(report.checked_at, tz=UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --- text ---------------------------------------------------------------------------------------------------
+
+def drift_summary(report: DriftReport) -> str:
+    """``12 objects: 9 in sync, 1 pending, 1 drifted, 1 missing, 0 deleted`` — every state, zeros included."""
+    total = len(report.objects)
+    counts = ", ".join(f"{report.count(state)} {str(state).replace('-', ' ')}" for state in ObjectState)
+    return f"{total} object{'' if total == 1 else 's'}: {counts}"
+
+
+def drift_table(report: DriftReport, *, show_in_sync: bool = False) -> Table:
+    """One block per object not in sync (all objects with ``show_in_sync``): a row naming the object, its
+    state and its source, then a row per differing field with the three values. Cells are ``Text``, never
+    markup, so a value such as ``[red]`` prints as itself."""
+    revision = f" @ {report.revision[:12]}" if report.revision else ""
+    table = Table(title=Text(f"drift of {report.app}{revision}"), title_justify="left")
+    table.add_column("object / field", overflow="fold")
+    table.add_column("state", no_wrap=True)
+    for heading in ("git", "last applied", "live"):
+        table.add_column(heading, overflow="fold")
+    for item in report.objects:
+        if item.state is not ObjectState.IN_SYNC or show_in_sync:
+            _add_object_rows(table, item)
+    return table
+
+
+def _add_object_rows(table: Table, item: ObjectDrift) -> None:
+    name = Text(str(item.key), style="bold")
+    if item.origin is not None:
+        name.append(f"\n{item.origin}", style="dim")
+    if item.state in _WHOLE_OBJECT:
+        name.append(f"\n{_WHOLE_OBJECT[item.state]}")
+    table.add_row(name, Text(str(item.state), style=_STATE_STYLE.get(str(item.state), "")),
+                  end_section=not item.fields)
+    for number, drift in enumerate(item.fields, start=1):
+        path = Text(f"  {drift.path}")
+        if drift.reason:
+            path.append(f"\n    {drift.reason}", style="dim")
+        values = (short(masked_value(item.key, drift.path, value))
+                  for value in (drift.git, drift.last_applied, drift.live))
+        table.add_row(path, Text(str(drift.state), style=_STATE_STYLE.get(str(drift.state), "")),
+                      *(Text(value) for value in values), end_section=number == len(item.fields),
+                      style="dim" if drift.state is FieldState.IGNORED else None)
+
+
+
+# --- JSON ---------------------------------------------------------------------------------------------------
+
+def drift_json(report: DriftReport) -> dict[str, Any]:
+    """The whole report, every object included (in sync too), Secret values masked. Absent values are null."""
+    return {
+        "app": report.app,
+        "revision": report.revision,
+        "checkedAt": checked_at_iso(report),
+        "summary": {str(state): report.count(state) for state in ObjectState},
+        "objects": [_object_json(item) for item in report.objects],
+    }
+
+
+def _object_json(item: ObjectDrift) -> dict[str, Any]:
+    return {
+        "key": str(item.key),
+        "state": str(item.state),
+        "source": str(item.origin) if item.origin is not None else None,
+        "fields": [{"path": drift.path, "state": str(drift.state),
+                    "git": masked_value(item.key, drift.path, drift.git),
+                    "lastApplied": masked_value(item.key, drift.path, drift.last_applied),
+                    "live": masked_value(item.key, drift.path, drift.live),
+                    "reason": drift.reason} for drift in item.fields],
+    }
+
+
+# --- JUnit XML ----------------------------------------------------------------------------------------------
+
+def drift_junit(report: DriftReport) -> str:
+    """JUnit XML: a ``<testsuite>`` per app, a ``<testcase>`` per object; see the module docstring for which
+    objects fail and with which ``type``."""
+    failing = [item for item in report.objects if item.state in _FAILURE_TYPE]
+    suite = ET.Element("testsuite", {
+        "name": _xml_text(f"gitapply drift {report.app}"), "tests": str(len(report.objects)),
+        "failures": str(len(failing)), "errors": "0", "skipped": "0", "time": "0",
+        "timestamp": checked_at_iso(report).removesuffix("Z"),
+    })
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (("app", report.app), ("revision", report.revision or "")):
+        ET.SubElement(properties, "property", {"name": name, "value": _xml_text(value)})
+    for item in report.objects:
+        case = ET.SubElement(suite, "testcase", {"classname": _xml_text(report.app), "name": _xml_text(str(item.key)),
+                                                 "time": "0"})
+        if item.state in _FAILURE_TYPE:
+            failure = ET.SubElement(case, "failure", {"type": _FAILURE_TYPE[item.state],
+                                                      "message": _xml_text(_failure_message(item))})
+            failure.text = _xml_text(_failure_detail(item))
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+
+
+def _failure_message(item: ObjectDrift) -> str:
+    """``drifted: spec.replicas (drift), metadata.labels.tier (pending)`` — the fields that are not ignored."""
+    if item.state in _WHOLE_OBJECT:
+        return f"{item.state}: {_WHOLE_OBJECT[item.state]}"
+    listed = [f"{drift.path} ({drift.state})" for drift in item.fields if drift.state is not FieldState.IGNORED]
+    return f"{item.state}: {', '.join(listed)}" if listed else str(item.state)
+
+
+def _failure_detail(item: ObjectDrift) -> str:
+    """One line per field with its three values (masked, shortened), then where the object is defined."""
+    lines = [f"{drift.path}: {drift.state}; git {short(masked_value(item.key, drift.path, drift.git))}, "
+             f"last applied {short(masked_value(item.key, drift.path, drift.last_applied))}, "
+             f"live {short(masked_value(item.key, drift.path, drift.live))}"
+             + (f" ({drift.reason})" if drift.reason else "") for drift in item.fields]
+    if item.origin is not None:
+        lines.append(f"defined in {item.origin}")
+    return "\n".join(lines)
+
+
+def _xml_text(text: str) -> str:
+    """Characters XML 1.0 cannot carry at all (control characters) written as ``\\xNN``; ElementTree escapes
+    the rest (``&``, ``<``, quotes)."""
+    return _XML_ILLEGAL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+# --- Prometheus textfile ------------------------------------------------------------------------------------
+
+_METRICS = (
+    ("gitapply_objects", "Objects checked for drift, by state."),
+    ("gitapply_drift_fields", "Differing fields that are not ignored, by state."),
+    ("gitapply_last_check_timestamp_seconds", "When the drift check ran, in seconds since the Unix epoch."),
+    ("gitapply_revision_info", "The git revision the cluster was checked against; always 1."),
+)
+
+
+def drift_prometheus(report: DriftReport) -> str:
+    """The report as node-exporter textfile-collector input: every family with ``# HELP`` and ``# TYPE gauge``,
+    every state present (zeros included), no sample timestamps (the collector refuses them)."""
+    app = {"app": report.app}
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {
+        "gitapply_objects": [({**app, "state": str(state)}, report.count(state)) for state in ObjectState],
+        "gitapply_drift_fields": [({**app, "state": str(state)}, _field_count(report.objects, state))
+                                  for state in _COUNTED_FIELDS],
+        "gitapply_last_check_timestamp_seconds": [(app, report.checked_at)],
+        "gitapply_revision_info": [({**app, "revision": report.revision or ""}, 1)],
+    }
+    lines: list[str] = []
+    for name, help_text in _METRICS:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        lines += [f"{name}{{{_labels(labels)}}} {_number(value)}" for labels, value in samples[name]]
+    return "\n".join(lines) + "\n"
+
+
+def _field_count(objects: Iterable[ObjectDrift], state: FieldState) -> int:
+    return sum(len(item.fields_in(state)) for item in objects)
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return ",".join(f'{name}="{escape_label_value(value)}"' for name, value in labels.items())
+
+
+def escape_label_value(value: str) -> str:
+    """A label value as the exposition format needs it: backslash, double quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    """Integers without a decimal point (``1714564800``), other floats as Python's shortest round-trip form."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
