@@ -92,6 +92,13 @@ SCENARIOS: dict[str, list[Step]] = {
                 {"name": "web", "image": "nginx:1.19", "ports": [{"containerPort": 80}],
                  "env": [{"name": "A", "value": "1"}]},
                 {"name": "proxy", "image": "busybox:1.32"}]}}}})],
+    "rename a container beside one added by hand": [
+        ("apply", deployment(sidecar=False)),
+        ("kubectl", ["patch", "deployment/web", "-p", json.dumps({"spec": {"template": {"spec": {"containers": [
+            {"name": "injected", "image": "busybox:1.32"}]}}}})]),
+        ("apply", {**deployment(sidecar=False), "spec": {**deployment(sidecar=False)["spec"], "template": {
+            "metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+                {"name": "web2", "image": "nginx:1.19"}]}}}})],
     "maxSurge from 1 to 25%": [("apply", deployment()), ("apply", deployment(max_surge="25%"))],
     "remove replicas while the annotation holds it": [
         ("apply", deployment(replicas=7)), ("apply", deployment(replicas=None))],
@@ -254,16 +261,17 @@ def container_order(obj: dict[str, Any]) -> list[tuple[str, list[str]]]:
 
 @pytest.mark.parametrize("name", ["remove, add and reorder env vars in one apply",
                                   "replace the sidecar and add a container in one apply",
+                                  "rename a container beside one added by hand",
                                   "add and reorder env vars", "remove a container"])
 def test_the_predicted_object_has_the_servers_list_order(name, control_plane, cluster):
     """``apply_patch`` (what diff shows) must order merged lists exactly as the API server does."""
     from gitapply.engine.objectplan import plan_object
 
-    steps = [arg for verb, arg in SCENARIOS[name] if verb == "apply"]
+    *before, (_, desired) = SCENARIOS[name]
     namespace = control_plane.new_namespace("order")
-    for desired in steps[:-1]:
-        apply_object(cluster, with_namespace(desired, cluster, namespace))
-    desired = with_namespace(steps[-1], cluster, namespace)
+    run_scenario(before, namespace, lambda obj: apply_object(cluster, with_namespace(obj, cluster, namespace)),
+                 control_plane, cluster)
+    desired = with_namespace(desired, cluster, namespace)
     key = ObjectKey.of(desired)
     predicted = plan_object(desired, cluster.get(key), cluster.patch_node(key.api_version, key.kind)).predicted
     apply_object(cluster, desired)
