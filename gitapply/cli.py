@@ -110,12 +110,12 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
                                               help="Also remove fields added out of band (see `gitapply drift`)."),
           inventory_namespace: str = InventoryNamespace) -> None:
     """Create, patch (and with --prune, delete) objects so the cluster matches git."""
-    from .engine.plan import PruneGuardError, bookkeeping
-    from .model import Plan
-    from .ops.apply import as_replacement, execute, oversized, preflight
     from .engine.heal import with_healing
+    from .engine.plan import PruneGuardError, bookkeeping, owned_by
+    from .model import Action
+    from .ops.apply import checked, execute
     from .ops.drift import classify_prepared
-    from .ops.inventory import write_inventory
+    from .ops.inventory import next_inventory, write_inventory
     from .ops.prepare import prepare
     from .render.report import json_report, outcome_line, summary
 
@@ -128,13 +128,7 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
         plan = prepared.plan
         if heal_unmanaged:
             plan = with_healing(plan, classify_prepared(prepared), prepared.nodes)
-        refusals = oversized(plan)
-        if not refusals:
-            failures = preflight(cluster, plan)
-            replace = {f.key for f in failures if f.immutable and force_replace}
-            plan = Plan(tuple(as_replacement(c, marks) if c.key in replace else c for c in plan.changes))
-            refusals = [f.message + ("; re-run with --force-replace to delete and recreate it" if f.immutable else "")
-                        for f in failures if f.key not in replace]
+        plan, refusals = checked(cluster, plan, marks=marks, force_replace=force_replace)
     except PruneGuardError as err:
         _fail(err, 2)
     except GitapplyError as err:
@@ -154,10 +148,13 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
 
         failures = execute(cluster, plan, dry_run=dry_run, marks=marks, on_done=done)
     for change in plan.changes:
-        if change.action.value == "unchanged" and output != "json":
+        if change.action is Action.UNCHANGED and output != "json":
             console.print(escape(outcome_line(change, dry_run=dry_run)))
     if not dry_run and not failures:
-        write_inventory(cluster, prepared.app, inventory_namespace, [m.key for m in prepared.manifests])
+        still_owned = [key for key, obj in prepared.live.items() if owned_by(obj, prepared.app)]
+        pruned = [change.key for change in plan.changes if change.action is Action.PRUNE]
+        owned = next_inventory([m.key for m in prepared.manifests], prepared.inventory, still_owned, pruned)
+        write_inventory(cluster, prepared.app, inventory_namespace, owned)
     for failure in failures:
         errors.print(f"[red]error:[/red] {escape(failure.message)}")
     if output == "json":

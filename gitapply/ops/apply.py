@@ -232,3 +232,18 @@ def server_predictions(cluster: Cluster, plan: Plan, *, workers: int = 8) -> Pla
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return Plan(tuple(pool.map(predict, plan.changes)))
+
+
+def checked(cluster: Cluster, plan: Plan, *, marks: Bookkeeping, force_replace: bool = False) -> tuple[Plan, list[str]]:
+    """The plan after the checks that come before any write, and the refusals (empty: safe to write).
+
+    Oversized annotations are refused outright; then the server dry-runs every write. A refused immutable
+    field becomes a delete-and-recreate with ``force_replace``, and otherwise a refusal saying so."""
+    refusals = oversized(plan)
+    if refusals:
+        return plan, refusals
+    failures = preflight(cluster, plan)
+    replace = {failure.key for failure in failures if failure.immutable and force_replace}
+    plan = Plan(tuple(as_replacement(c, marks) if c.key in replace else c for c in plan.changes))
+    hint = "; re-run with --force-replace to delete and recreate it"
+    return plan, [f.message + (hint if f.immutable else "") for f in failures if f.key not in replace]

@@ -44,3 +44,13 @@ def write_inventory(cluster: Cluster, app: str, namespace: str, keys: Iterable[O
     else:
         cluster.patch(key, {"data": body["data"]}, PatchType.MERGE)
 
+
+
+def next_inventory(applied: Iterable[ObjectKey], previous: Iterable[ObjectKey], still_owned: Iterable[ObjectKey],
+                   pruned: Iterable[ObjectKey]) -> set[ObjectKey]:
+    """What the app owns after an apply: what was applied, plus earlier entries that still exist as the
+    app's (git dropped them but they were not pruned, or a selector left them out), minus what was pruned.
+
+    Dropping an unpruned object from the inventory would make it unprunable forever."""
+    owned = set(still_owned)
+    return (set(applied) | {key for key in previous if key in owned}) - set(pruned)

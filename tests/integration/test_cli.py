@@ -210,3 +210,14 @@ def test_server_dry_run_diff_shows_the_servers_defaults(tmp_path, run, control_p
     assert local.returncode == server.returncode == 1
     assert "progressDeadlineSeconds: 600" in server.stdout and "progressDeadlineSeconds" not in local.stdout
     assert live(control_plane, namespace, "deployment/web") is None, "a dry-run writes nothing"
+
+
+def test_an_object_dropped_from_git_without_prune_is_still_pruned_later(tmp_path, run, control_plane, namespace):
+    files = {f"cm{i}.yaml": CONFIGMAP.replace("name: settings", f"name: cm{i}") for i in range(3)}
+    source = write(tmp_path / "app", files)
+    assert run("apply", source).returncode == 0
+    (source / "cm2.yaml").unlink()
+    assert run("apply", source).returncode == 0
+    assert live(control_plane, namespace, "configmap/cm2") is not None, "without --prune nothing is deleted"
+    result = run("apply", source, "--prune")
+    assert result.returncode == 0 and f"configmap/cm2 -n {namespace} pruned" in result.stdout
