@@ -181,25 +181,34 @@ class Schema:
 
 
 def _bundled_root() -> Path:
+    # find_spec locates the package without importing it (importing kubernetes_validate costs ~120 ms).
     spec = importlib.util.find_spec("kubernetes_validate")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("kubernetes-validate is not installed; it carries the bundled OpenAPI definitions")
     return Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
 
 
-def bundled_versions() -> list[tuple[int, int]]:
+def bundled_definitions(version: tuple[int, int], *, strict: bool = False) -> Path:
+    """The ``_definitions.json`` bundled for a Kubernetes version; ``strict`` forbids unknown fields."""
+    flavour = "local-strict" if strict else "local"
+    return _bundled_root() / f"v{version[0]}.{version[1]}.0-{flavour}" / "_definitions.json"
+
+
+def bundled_versions(*, strict: bool = False) -> list[tuple[int, int]]:
     """The Kubernetes (major, minor) versions whose definitions are bundled, oldest first."""
+    flavour = "local-strict" if strict else "local"
     found = set()
     for entry in _bundled_root().iterdir():
-        match = re.fullmatch(r"v(\d+)\.(\d+)\.\d+-local", entry.name)
+        match = re.fullmatch(rf"v(\d+)\.(\d+)\.\d+-{flavour}", entry.name)
         if match and (entry / "_definitions.json").is_file():
             found.add((int(match[1]), int(match[2])))
     return sorted(found)
 
 
-def nearest_bundled_version(version: str | None) -> tuple[int, int]:
-    """The bundled version closest to ``version`` (``"1.30"``, ``"v1.20.2"``); the newest for None."""
-    available = bundled_versions()
+def nearest_bundled_version(version: str | None, *, strict: bool = False) -> tuple[int, int]:
+    """The bundled version closest to ``version`` (``"1.30"``, ``"v1.20.2"``; ties go to the newer one);
+    the newest for None. Raises ValueError for text that is not a version, RuntimeError when none is bundled."""
+    available = bundled_versions(strict=strict)
     if not available:
         raise RuntimeError(f"no bundled OpenAPI definitions found under {_bundled_root()}")
     if version is None:
@@ -213,7 +222,6 @@ def nearest_bundled_version(version: str | None) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=4)
 def _load_bundled(version: tuple[int, int]) -> Schema:
-    path = _bundled_root() / f"v{version[0]}.{version[1]}.0-local" / "_definitions.json"
-    with path.open("rb") as handle:
+    with bundled_definitions(version).open("rb") as handle:
         doc = json.load(handle)
     return Schema(doc["$defs"], "#/$defs/")

@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import difflib
 import functools
-import importlib.util
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from gitapply.errors import SourceError
+from gitapply.merge.schema import bundled_definitions, bundled_versions, nearest_bundled_version
 from gitapply.model import Manifest, Origin
 
 _BOOLEAN_HINT = "quote it: YAML 1.1 (and so kubectl) reads unquoted y, n, yes, no, on, off, true, false as booleans"
@@ -283,7 +282,7 @@ class KindSchemas:
 
 @functools.lru_cache(maxsize=4)
 def _load_kind_schemas(version: tuple[int, int]) -> KindSchemas:
-    path = _schema_root() / f"v{version[0]}.{version[1]}.0-local-strict" / "_definitions.json"
+    path = bundled_definitions(version, strict=True)
     with path.open("rb") as handle:
         return KindSchemas(version, json.load(handle)["$defs"])
 
@@ -295,36 +294,22 @@ def kind_schemas(version: str | None = None) -> KindSchemas:
 
 def schema_versions() -> list[tuple[int, int]]:
     """The Kubernetes versions whose strict definitions kubernetes-validate bundles, oldest first."""
-    found = []
-    for entry in _schema_root().iterdir():
-        match = re.fullmatch(r"v(\d+)\.(\d+)\.\d+-local-strict", entry.name)
-        if match and (entry / "_definitions.json").is_file():
-            found.append((int(match[1]), int(match[2])))
-    return sorted(found)
+    return _bundled("", lambda: bundled_versions(strict=True))
 
 
 def nearest_schema_version(version: str | None) -> tuple[int, int]:
     """The bundled version closest to ``version`` (ties go to the newer one); the newest for None."""
-    available = schema_versions()
-    if not available:
-        raise SourceError(str(_schema_root()), "no bundled OpenAPI definitions; reinstall kubernetes-validate")
-    if version is None:
-        return available[-1]
-    match = re.match(r"v?(\d+)\.(\d+)", version)
-    if not match:
-        raise SourceError(version, "not a Kubernetes version; expected e.g. 1.30 or v1.30.2")
-    wanted = (int(match[1]), int(match[2]))
-    return min(available, key=lambda v: (abs((v[0] - wanted[0]) * 1000 + v[1] - wanted[1]), -v[1]))
+    return _bundled(version or "", lambda: nearest_bundled_version(version, strict=True))
 
 
-@functools.lru_cache(maxsize=1)
-def _schema_root() -> Path:
-    # find_spec locates the package without importing it (importing kubernetes_validate costs ~120 ms).
-    spec = importlib.util.find_spec("kubernetes_validate")
-    if spec is None or not spec.submodule_search_locations:
-        raise SourceError("kubernetes-validate", "not installed; it carries the OpenAPI definitions gitapply checks "
-                                                 "manifests against (pip install kubernetes-validate)")
-    return Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
+def _bundled(subject: str, find: Callable[[], Any]) -> Any:
+    """The merge engine's lookup of bundled definitions, its errors told as a SourceError."""
+    try:
+        return find()
+    except ValueError as err:
+        raise SourceError(subject, "not a Kubernetes version; expected e.g. 1.30 or v1.30.2") from err
+    except RuntimeError as err:
+        raise SourceError("kubernetes-validate", f"{err}; reinstall kubernetes-validate") from err
 
 
 def _as_list(types: str | list[str]) -> list[str]:
