@@ -147,7 +147,8 @@ def comparable(obj: dict[str, Any] | None) -> dict[str, Any]:
 
 def leaves(obj: Any, node: Node | None, path: str = "") -> Leaves:
     """Every leaf of an object by dotted path; items of lists merged by key are addressed by that key
-    (``containers[name=web].image``), other lists are leaves as a whole."""
+    (``containers[name=web].image``), with a leaf of their own for their presence; other lists are leaves
+    as a whole."""
     found: Leaves = {}
     if type(obj) is dict:
         for key, value in obj.items():
@@ -157,9 +158,9 @@ def leaves(obj: Any, node: Node | None, path: str = "") -> Leaves:
                     and all(type(item) is dict and meta.merge_key in item for item in value):
                 for item in value:
                     label = f"{child}[{meta.merge_key}={go_str(item[meta.merge_key])}]"
+                    found[label] = item[meta.merge_key]  # the item's presence; its key is in the path
                     inner = leaves(item, meta.node, label)
-                    if len(inner) > 1:  # the merge key is in the path already
-                        inner.pop(f"{label}.{meta.merge_key}", None)
+                    inner.pop(f"{label}.{meta.merge_key}", None)
                     found.update(inner)
             elif type(value) is dict and value:
                 found.update(leaves(value, meta.node if meta is not None else None, child))
@@ -221,9 +222,11 @@ def classify_fields(desired: dict[str, Any], live: dict[str, Any], node: Node | 
     for path, value in was.items():
         if not _same(value, now.get(path, _ABSENT)):
             found.append(FieldDrift(path, FieldState.DRIFT, git.get(path), value, now.get(path)))
-    for path, value in now.items():
-        if path not in git and path not in was and user_owned(path):
-            found.append(FieldDrift(path, FieldState.UNMANAGED, None, None, value))
+    added = ""
+    for path in sorted(now):
+        if path not in git and path not in was and user_owned(path) and not (added and _under(path, added)):
+            found.append(FieldDrift(path, FieldState.UNMANAGED, None, None, now[path]))
+            added = path  # an added list item is one addition, not one per field
     result: list[FieldDrift] = []
     for item in sorted(found, key=lambda item: (item.path, item.state)):
         reason = next((owned.reason for owned in left_alone if _under(item.path, pointer_path(owned.pointer))), "")

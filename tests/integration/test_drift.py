@@ -177,3 +177,23 @@ def test_junit_and_prometheus_reports_are_written_and_the_cluster_is_untouched(a
     after = live(control_plane, namespace, "deployment/web")
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
     assert after["metadata"]["annotations"] == before["metadata"]["annotations"], "drift writes nothing"
+
+
+def test_ten_kinds_are_in_sync_right_after_apply(control_plane, namespace, tmp_path):
+    """Server defaults of every kind in the benchmark fleet (ports' protocol, LimitRange defaults, Secret
+    stringData, PDB selector…) must not read as drift or as a pending change."""
+    from benchmarks.data.fleet import fleet
+
+    objects = fleet(10, namespace_count=1, prefix="unused")
+    folder = tmp_path / "fleet"
+    folder.mkdir()
+    for index, obj in enumerate(objects):
+        obj["metadata"]["namespace"] = namespace
+        for subject in obj.get("subjects", []):
+            subject["namespace"] = namespace
+        (folder / f"{index}.json").write_text(json.dumps(obj))
+    common = ["--app", "fleet", "--inventory-namespace", namespace]
+    assert gitapply("apply", str(folder), *common, kubeconfig=control_plane.kubeconfig).returncode == 0
+    drift = gitapply("drift", str(folder), *common, kubeconfig=control_plane.kubeconfig)
+    assert drift.returncode == 0, drift.stdout
+    assert gitapply("diff", str(folder), *common, kubeconfig=control_plane.kubeconfig).returncode == 0

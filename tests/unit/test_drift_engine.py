@@ -70,7 +70,7 @@ def test_an_added_env_var_is_unmanaged_and_heal_deletes_the_item():
     live = applied(desired)
     live["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": "EVIL", "value": "x"})
     found = classify_fields(desired, live, NODE)
-    assert states(found) == [("spec.template.spec.containers[name=web].env[name=EVIL].value", FieldState.UNMANAGED)]
+    assert states(found) == [("spec.template.spec.containers[name=web].env[name=EVIL]", FieldState.UNMANAGED)]
     healed = apply_patch(live, heal_patch(found, live, [desired], NODE), NODE)
     assert healed["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "A", "value": "1"}]
 
@@ -104,3 +104,11 @@ def test_ignore_rules_are_parsed_and_malformed_ones_say_where():
         parse_ignore_rules({"ignore": [{"kind": "Deployment", "jsonPointers": ["spec/replicas"]}]})
     with pytest.raises(RulesError, match="jsonPointers"):
         parse_ignore_rules({"ignore": [{"kind": "Deployment"}]})
+
+
+def test_a_defaulted_field_inside_a_keyed_item_is_not_drift():
+    desired = web()
+    desired["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": 80}]
+    live = applied(desired)
+    live["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "protocol": "TCP"}]
+    assert classify_fields(desired, live, NODE) == ()
