@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import kubernetes.client
 import kubernetes.config
@@ -278,7 +278,32 @@ def _load_configuration(configuration: Any, kubeconfig: str | None, context: str
     except (kubernetes.config.ConfigException, ValueError, KeyError) as exc:
         raise ConnectionFailedError("kubeconfig", f"{path}: {exc}; check the file and the --context name") from exc
     chosen = next((item for item in contexts if item["name"] == context), active) if context else active
+    if configuration.refresh_api_key_hook is not None:
+        configuration.refresh_api_key_hook = _throttled(configuration.refresh_api_key_hook, seconds=10.0)
     return ((chosen or {}).get("context") or {}).get("namespace") or "default"
+
+
+def _throttled(hook: Callable[[Any], None], *, seconds: float) -> Callable[[Any], None]:
+    """The client re-reads the kubeconfig's credentials before every request (to refresh exec and OIDC
+    tokens), re-resolving proxies from the environment each time: a third of a millisecond per request,
+    which adds up to seconds over thousands of writes. Tokens live for minutes; refreshing at most every
+    ``seconds`` keeps them fresh. (Each refresh installs a new hook; it is taken and wrapped again.)"""
+    lock = threading.Lock()
+    current = [hook]
+    last = [-seconds]
+
+    def refresh(configuration: Any) -> None:
+        with lock:
+            now = time.monotonic()
+            if now - last[0] < seconds:
+                return
+            current[0](configuration)
+            last[0] = now
+            if configuration.refresh_api_key_hook is not refresh:
+                current[0] = configuration.refresh_api_key_hook
+                configuration.refresh_api_key_hook = refresh
+
+    return refresh
 
 
 def _typed(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
