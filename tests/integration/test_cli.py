@@ -221,3 +221,13 @@ def test_an_object_dropped_from_git_without_prune_is_still_pruned_later(tmp_path
     assert live(control_plane, namespace, "configmap/cm2") is not None, "without --prune nothing is deleted"
     result = run("apply", source, "--prune")
     assert result.returncode == 0 and f"configmap/cm2 -n {namespace} pruned" in result.stdout
+
+
+def test_selector_limits_apply_to_labelled_objects(tmp_path, run, control_plane, namespace):
+    labelled = CONFIGMAP.replace("name: settings", "name: picked\n  labels: {tier: web}")
+    source = write(tmp_path / "app", {"picked.yaml": labelled, "other.yaml": CONFIGMAP})
+    result = run("apply", source, "-l", "tier=web")
+    assert result.returncode == 0, result.stderr
+    assert live(control_plane, namespace, "configmap/picked") is not None
+    assert live(control_plane, namespace, "configmap/settings") is None
+    assert run("apply", source, "-l", "tier").returncode == 2, "a malformed selector is a usage error"
