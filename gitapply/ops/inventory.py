@@ -1,7 +1,7 @@
 """The app's inventory: a ConfigMap listing every object gitapply applied under an app name.
 
 Prune reads it to know what the app owns, so that ownership is recorded, never guessed. It is written after
-each successful apply with exactly the objects of that apply. A ConfigMap (not a CRD) so that gitapply
+each successful apply (``next_inventory`` says with what). A ConfigMap (not a CRD) so that gitapply
 needs nothing installed in the cluster; it lives in the namespace given by ``--inventory-namespace``.
 """
 
