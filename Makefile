@@ -26,8 +26,12 @@ controlplane:
 integration: $(STAMP) controlplane
 	$(PY) -m pytest -q tests/integration
 
-bench: $(STAMP)
+# Figures, not pass/fail; the cluster benchmarks start their own control plane.
+bench: $(STAMP) controlplane
 	$(PY) benchmarks/bench_merge.py
+	$(PY) benchmarks/bench_source.py
+	$(PY) benchmarks/bench_cluster.py
+	$(PY) benchmarks/bench_diff_apply.py
 
 demo:
 	@echo "make demo arrives with the embedded local cluster (see README: Status)." >&2
