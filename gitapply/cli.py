@@ -37,6 +37,20 @@ Prune = typer.Option(False, "--prune", help="Delete objects this app applied ear
 InventoryNamespace = typer.Option("default", "--inventory-namespace", help="Where the app's inventory is kept.")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        console.print(f"gitapply {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="Print gitapply's version and exit.")) -> None:
+    """GitOps apply/diff engine for Kubernetes."""
+
+
 def _request(path: str, rev: Optional[str], subdir: Optional[str], namespace: str, selector: str, app_name: str,
              prune: bool, force_prune: bool, inventory_namespace: str) -> Any:
     from .ops.prepare import Request, parse_selector
