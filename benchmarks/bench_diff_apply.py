@@ -59,9 +59,10 @@ def main() -> None:
         work = Path(scratch)
         config = ["--kubeconfig", plane.kubeconfig]
         cluster = KubeCluster(kubeconfig=plane.kubeconfig)
-        apply_all(cluster, namespaces(prefix="git") + namespaces(prefix="kube"))
+        apply_all(cluster, namespaces(prefix="git") + namespaces(prefix="kube") + namespaces(prefix="fast"))
         write_fleet(work / "git", "git")
         write_fleet(work / "kube", "kube")
+        write_fleet(work / "fast", "fast")
         version = subprocess.run([kubectl, "version", "--client"], capture_output=True, text=True).stdout
         print(f"{TOTAL} objects, 10 kinds, 20 namespaces; kubectl: {version.splitlines()[0] if version else kubectl}")
 
@@ -70,6 +71,8 @@ def main() -> None:
         report("gitapply apply", seconds, done, {0})
         seconds, done = timed([kubectl, "apply", "-f", str(work / "kube"), *config])
         report("kubectl apply -f", seconds, done, {0})
+        seconds, done = timed([*gitapply, "apply", str(work / "fast"), "--app", "fast", "--no-preflight", *config])
+        report("gitapply apply --no-preflight", seconds, done, {0})
 
         print("diff, nothing to change")
         seconds, done = timed([*gitapply, "diff", str(work / "git"), "--app", "bench", *config])

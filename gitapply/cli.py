@@ -122,6 +122,9 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
                                              help="Delete and recreate objects whose immutable fields changed."),
           heal_unmanaged: bool = typer.Option(False, "--heal-unmanaged",
                                               help="Also remove fields added out of band (see `gitapply drift`)."),
+          no_preflight: bool = typer.Option(False, "--no-preflight",
+                                            help="Skip the server dry-run of every write: faster, but a refused "
+                                                 "object then stops the apply part-way, as with kubectl."),
           inventory_namespace: str = InventoryNamespace) -> None:
     """Create, patch (and with --prune, delete) objects so the cluster matches git."""
     from .engine.heal import with_healing
@@ -142,7 +145,8 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
         plan = prepared.plan
         if heal_unmanaged:
             plan = with_healing(plan, classify_prepared(prepared), prepared.nodes)
-        plan, refusals = checked(cluster, plan, marks=marks, force_replace=force_replace)
+        plan, refusals = checked(cluster, plan, marks=marks, force_replace=force_replace,
+                                 server_checks=not no_preflight)
     except PruneGuardError as err:
         _fail(err, 2)
     except GitapplyError as err:

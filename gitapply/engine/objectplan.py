@@ -22,7 +22,7 @@ from typing import Any
 
 from ..merge import MergeError, Node, apply_patch, three_way_patch
 from ..model import Action, Change, ObjectKey, Origin, PatchType
-from .lastapplied import annotated, last_applied
+from .lastapplied import LAST_APPLIED, annotated, last_applied
 from .normalize import keep_defaults_in_lists, normalised
 from .rules import has_pointer, without_pointer
 
@@ -69,16 +69,26 @@ def plan_object(
         return Change(key, Action.CREATE, desired, None, body, None, normalised(body), origin)
     patch_type = PatchType.STRATEGIC if node is not None else PatchType.MERGE
     try:
-        original = _without_rules(last_applied(live), desired, left_alone, keep_when_removed)
+        if overwrite and _recorded_text(live) == modified["metadata"]["annotations"][LAST_APPLIED]:
+            # git has not changed since the last apply: nothing was removed from it, so the deletions half
+            # of the three-way patch is empty and the record need not be parsed (most objects, most runs)
+            original, basis = None, desired
+        else:
+            original = _without_rules(last_applied(live), desired, left_alone, keep_when_removed)
+            basis = original
         patch = three_way_patch(original, modified, live, node, overwrite=overwrite)
         patch = _patch_bookkeeping(patch, live, bookkeeping)
         predicted = normalised(apply_patch(live, patch, node)) if patch else live
-        predicted = keep_defaults_in_lists(predicted, live, original)
+        predicted = keep_defaults_in_lists(predicted, live, basis)
     except (MergeError, ValueError) as err:
         raise PlanError(f"{key}: {err}") from err
     if not patch or predicted == live:
         return Change(key, Action.UNCHANGED, desired, live, {}, patch_type, live, origin)
     return Change(key, Action.PATCH, desired, live, patch, patch_type, predicted, origin)
+
+
+def _recorded_text(live: dict[str, Any]) -> str | None:
+    return ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
 
 
 def _without_rules(original: dict[str, Any] | None, desired: dict[str, Any], left_alone: tuple[str, ...],

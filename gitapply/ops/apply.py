@@ -234,13 +234,16 @@ def server_predictions(cluster: Cluster, plan: Plan, *, workers: int = 8) -> Pla
         return Plan(tuple(pool.map(predict, plan.changes)))
 
 
-def checked(cluster: Cluster, plan: Plan, *, marks: Bookkeeping, force_replace: bool = False) -> tuple[Plan, list[str]]:
+def checked(cluster: Cluster, plan: Plan, *, marks: Bookkeeping, force_replace: bool = False,
+            server_checks: bool = True) -> tuple[Plan, list[str]]:
     """The plan after the checks that come before any write, and the refusals (empty: safe to write).
 
-    Oversized annotations are refused outright; then the server dry-runs every write. A refused immutable
-    field becomes a delete-and-recreate with ``force_replace``, and otherwise a refusal saying so."""
+    Oversized annotations are refused outright; then the server dry-runs every write (unless
+    ``server_checks`` is off: half the requests, but a refusal then stops the apply part-way, as with
+    kubectl). A refused immutable field becomes a delete-and-recreate with ``force_replace``, and otherwise a
+    refusal saying so."""
     refusals = oversized(plan)
-    if refusals:
+    if refusals or not server_checks:
         return plan, refusals
     failures = preflight(cluster, plan)
     replace = {failure.key for failure in failures if failure.immutable and force_replace}

@@ -231,3 +231,14 @@ def test_selector_limits_apply_to_labelled_objects(tmp_path, run, control_plane,
     assert live(control_plane, namespace, "configmap/picked") is not None
     assert live(control_plane, namespace, "configmap/settings") is None
     assert run("apply", source, "-l", "tier").returncode == 2, "a malformed selector is a usage error"
+
+
+def test_without_preflight_a_refused_object_stops_the_apply_part_way(tmp_path, run, control_plane, namespace):
+    """The trade --no-preflight makes, shown: the object before the refused one is written (exit 1)."""
+    source = write(tmp_path / "app", {"web.yaml": DEPLOYMENT, "cm.yaml": CONFIGMAP})
+    assert run("apply", source).returncode == 0
+    write(source, {"web.yaml": DEPLOYMENT.replace("{app: web}", "{app: web2}"),
+                   "cm.yaml": CONFIGMAP.replace("info", "debug")})
+    result = run("apply", source, "--no-preflight")
+    assert result.returncode == 1 and "spec.selector" in result.stderr
+    assert live(control_plane, namespace, "configmap/settings")["data"]["level"] == "debug"
