@@ -69,6 +69,8 @@ def plan_object(
         return Change(key, Action.CREATE, desired, None, body, None, normalised(body), origin)
     patch_type = PatchType.STRATEGIC if node is not None else PatchType.MERGE
     try:
+        original: dict[str, Any] | None
+        basis: dict[str, Any] | None
         if overwrite and _recorded_text(live) == modified["metadata"]["annotations"][LAST_APPLIED]:
             # git has not changed since the last apply: nothing was removed from it, so the deletions half
             # of the three-way patch is empty and the record need not be parsed (most objects, most runs)

@@ -12,7 +12,7 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
 from ..merge import Node
 from ..model import Action, Change, Manifest, ObjectKey, Plan
@@ -55,9 +55,14 @@ def make_plan(
     *,
     inventory: Iterable[ObjectKey] = (),
     rules: FieldRules = FieldRules(),
+    in_git: Collection[ObjectKey] | None = None,
+    prunable: Callable[[dict[str, Any]], bool] = lambda obj: True,
 ) -> Plan:
     """The ordered changes that bring ``live`` to ``desired``; ``live`` holds what the cluster has of
-    the desired keys and of the inventory. ``rules`` say which fields are left alone."""
+    the desired keys and of the inventory. ``rules`` say which fields are left alone.
+
+    ``in_git`` is every key git has (default: the desired ones) and ``prunable`` limits pruning to some live
+    objects: with a label selector, only part of git is planned, and nothing outside it may be pruned."""
     marks = bookkeeping(options)
     changes = [
         plan_object(manifest.obj, live.get(manifest.key), nodes(manifest.key.api_version, manifest.key.kind),
@@ -68,7 +73,9 @@ def make_plan(
     ]
     changes.sort(key=lambda change: apply_order(change.key))
     if options.prune:
-        doomed = prune_set({manifest.key for manifest in desired}, live, inventory, options.app)
+        inventory = tuple(inventory)
+        wanted = set(in_git) if in_git is not None else {manifest.key for manifest in desired}
+        doomed = {key for key in prune_set(wanted, live, inventory, options.app) if prunable(live[key])}
         _check_guard(len(doomed), _owned_count(live, inventory, options.app), options)
         changes += [Change(key, Action.PRUNE, None, live[key]) for key in sorted(doomed, key=delete_order)]
     return Plan(tuple(changes))

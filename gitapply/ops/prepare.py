@@ -74,30 +74,33 @@ def parse_selector(text: str) -> dict[str, str]:
     return selector
 
 
-def prepare(cluster: Cluster, request: Request, *, commit_override: str | None = None) -> Prepared:
-    """Read, validate and plan; raises ``SourceError`` listing every problem, before any write."""
+def prepare(cluster: Cluster, request: Request) -> Prepared:
+    """Read, validate and plan; raises ``SourceError`` listing every problem, before any write.
+
+    With a selector only matching objects are planned, but git as a whole still decides what is gone
+    (prune) and which HPAs own replicas: an object left out by the selector is not "dropped from git"."""
     state = read(request.path, rev=request.rev, subdir=request.subdir)
     problems = list(state.problems)
     namespace = request.namespace or cluster.default_namespace()
     defining = _crd_kinds(state.manifests)
-    manifests, scope_problems = apply_default_namespace(
+    everything, scope_problems = apply_default_namespace(
         state.manifests, namespace, lambda api, kind: _scope(cluster, api, kind, defining))
     problems += scope_problems
-    problems += _unknown_kinds(cluster, manifests, defining)
+    problems += _unknown_kinds(cluster, everything, defining)
     if problems:
         raise problems_error(sorted(problems, key=lambda p: p.sort_key), request.path)
-    if request.selector:
-        manifests = tuple(m for m in manifests if _matches(m.obj, request.selector))
+    selector = request.selector or {}
+    manifests = tuple(m for m in everything if _matches(m.obj, selector))
     app = app_name(request)
     inventory = tuple(read_inventory(cluster, app, request.inventory_namespace))
     kinds = {(m.key.api_version, m.key.kind) for m in manifests if (m.key.api_version, m.key.kind) not in defining}
     kinds |= {(key.api_version, key.kind) for key in inventory}
     live = snapshot(cluster, [kind for kind in kinds if _served(cluster, *kind)])
-    rules = field_rules(cluster, state, manifests, app)
-    options = PlanOptions(app=app, commit=commit_override or state.revision, prune=request.prune,
-                          force_prune=request.force_prune)
+    rules = field_rules(cluster, state, everything, app)
+    options = PlanOptions(app=app, commit=state.revision, prune=request.prune, force_prune=request.force_prune)
     nodes = node_lookup(cluster, defining)
-    plan = make_plan(manifests, live, nodes, options, inventory=inventory, rules=rules)
+    plan = make_plan(manifests, live, nodes, options, inventory=inventory, rules=rules,
+                     in_git={m.key for m in everything}, prunable=lambda obj: _matches(obj, selector))
     return Prepared(plan, state, manifests, app, inventory, options, rules, live, nodes)
 
 

@@ -242,3 +242,18 @@ def test_without_preflight_a_refused_object_stops_the_apply_part_way(tmp_path, r
     result = run("apply", source, "--no-preflight")
     assert result.returncode == 1 and "spec.selector" in result.stderr
     assert live(control_plane, namespace, "configmap/settings")["data"]["level"] == "debug"
+
+
+def test_prune_with_a_selector_never_touches_objects_outside_it(tmp_path, run, control_plane, namespace):
+    web = CONFIGMAP.replace("name: settings", "name: web-cm\n  labels: {tier: web}")
+    db = CONFIGMAP.replace("name: settings", "name: db-cm\n  labels: {tier: db}")
+    source = write(tmp_path / "app", {"web.yaml": web, "db.yaml": db, "keep.yaml": CONFIGMAP})
+    assert run("apply", source).returncode == 0
+    (source / "db.yaml").unlink()
+    result = run("apply", source, "-l", "tier=web", "--prune", "--force-prune")
+    assert result.returncode == 0, result.stderr
+    assert "pruned" not in result.stdout, "db-cm is outside the selector; the rest of git is still wanted"
+    assert live(control_plane, namespace, "configmap/db-cm") is not None
+    assert live(control_plane, namespace, "configmap/settings") is not None
+    pruned = run("apply", source, "--prune")
+    assert f"configmap/db-cm -n {namespace} pruned" in pruned.stdout
