@@ -98,7 +98,6 @@ class DriftReport:
                    for item in self.objects)
 
 
-
 # Places where a field added out of band is the user's business (and kubectl apply can never remove it):
 # container settings, pod scheduling, labels and annotations, ConfigMap data. Server defaults live elsewhere
 # (terminationMessagePath, dnsPolicy, clusterIP…) and are never reported.
@@ -200,10 +199,15 @@ def _under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + ".") or path.startswith(prefix + "[")
 
 
+def _equal(one: Any, other: Any) -> bool:
+    return type(one) is type(other) and one == other
+
+
 def _same(wanted: Any, have: Any) -> bool:
+    """Live ``have`` matches recorded ``wanted``: equal, or a list the server filled defaults into."""
     if type(wanted) is list and type(have) is list:
         return len(wanted) == len(have) and all(defaulted(w, h, None) for w, h in zip(wanted, have))
-    return type(wanted) is type(have) and wanted == have
+    return _equal(wanted, have)
 
 
 _ABSENT = object()
@@ -217,7 +221,7 @@ def classify_fields(desired: dict[str, Any], live: dict[str, Any], node: Node | 
     git, was, now = (leaves(comparable(normalised(obj) if obj else obj), node) for obj in (desired, recorded, live))
     found: list[FieldDrift] = []
     for path in git.keys() | was.keys():
-        if not _same(git.get(path, _ABSENT), was.get(path, _ABSENT)):
+        if not _equal(git.get(path, _ABSENT), was.get(path, _ABSENT)):
             found.append(FieldDrift(path, FieldState.PENDING, git.get(path), was.get(path), now.get(path)))
     for path, value in was.items():
         if not _same(value, now.get(path, _ABSENT)):

@@ -112,3 +112,12 @@ def test_a_defaulted_field_inside_a_keyed_item_is_not_drift():
     live = applied(desired)
     live["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "protocol": "TCP"}]
     assert classify_fields(desired, live, NODE) == ()
+
+
+def test_a_field_removed_from_git_inside_a_list_replaced_whole_is_pending():
+    desired = web()
+    desired["spec"]["template"]["spec"]["tolerations"] = [{"key": "gpu", "operator": "Exists"}]
+    live = applied(desired)
+    git = copy.deepcopy(desired)
+    git["spec"]["template"]["spec"]["tolerations"] = [{"key": "gpu"}]
+    assert states(classify_fields(git, live, NODE)) == [("spec.template.spec.tolerations", FieldState.PENDING)]
