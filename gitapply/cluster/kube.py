@@ -71,7 +71,7 @@ class KubeCluster:
         self._timeout = timeout
         self._lock = threading.Lock()
         self._discovery_lock = threading.RLock()
-        self._resources: dict[str, dict[str, Resource] | None] = {}
+        self._resources: dict[str, dict[str, Resource]] = {}
         self._version: str | None = None
         self._schema: Schema | None = None
         self.requests = 0
@@ -156,8 +156,7 @@ class KubeCluster:
             try:
                 listing = self.request("GET", path, subject=api_version)
             except NotFoundError:
-                self._resources[api_version] = None
-                return None
+                return None  # not cached: a CRD applied a moment later serves it
             self._resources[api_version] = {
                 item["kind"]: Resource(api_version, item["kind"], item["name"], item["namespaced"],
                                        frozenset(item.get("verbs", ())))

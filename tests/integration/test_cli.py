@@ -257,3 +257,31 @@ def test_prune_with_a_selector_never_touches_objects_outside_it(tmp_path, run, c
     assert live(control_plane, namespace, "configmap/settings") is not None
     pruned = run("apply", source, "--prune")
     assert f"configmap/db-cm -n {namespace} pruned" in pruned.stdout
+
+
+def test_a_crd_and_its_custom_resources_apply_in_one_go(tmp_path, run, control_plane, namespace):
+    group = f"{namespace}.example.com"
+    crd = f"""\
+    apiVersion: apiextensions.k8s.io/v1
+    kind: CustomResourceDefinition
+    metadata:
+      name: gadgets.{group}
+    spec:
+      group: {group}
+      scope: Namespaced
+      names: {{plural: gadgets, singular: gadget, kind: Gadget}}
+      versions:
+      - name: v1
+        served: true
+        storage: true
+        schema:
+          openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+    """
+    gadget = f"apiVersion: {group}/v1\nkind: Gadget\nmetadata: {{name: g1}}\nspec: {{size: 3}}\n"
+    source = write(tmp_path / "app", {"crd.yaml": crd, "gadget.yaml": gadget})
+    result = run("apply", source)
+    assert result.returncode == 0, result.stderr
+    assert f"gadget.{group}/g1 -n {namespace} created" in result.stdout
+    assert live(control_plane, namespace, f"gadgets.{group}/g1")["spec"] == {"size": 3}
+    assert run("diff", source).returncode == 0
+    control_plane.kubectl("delete", "crd", f"gadgets.{group}")
