@@ -68,6 +68,29 @@ def defaulted(wanted: Any, have: Any, was: Any) -> bool:
     return all(key in have for key in wanted)
 
 
+SERVER_OWNED_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink")
+
+
+def keep_server_owned(predicted: dict[str, Any], live: dict[str, Any]) -> dict[str, Any]:
+    """A patch cannot change what the server owns: the object's identity and bookkeeping metadata, and
+    (for built-in kinds, which serve it as a subresource) ``status``. Manifests made by
+    ``kubectl create --dry-run -o yaml`` carry ``creationTimestamp: null``, so kubectl's patch "deletes" it
+    on every apply and kubectl reports the object "configured" each time; the server changes nothing."""
+    metadata = dict(predicted.get("metadata") or {})
+    live_metadata = live.get("metadata") or {}
+    for key in SERVER_OWNED_METADATA:
+        if key in live_metadata:
+            metadata[key] = live_metadata[key]
+        else:
+            metadata.pop(key, None)
+    result = {**predicted, "metadata": metadata}
+    if "status" in live:
+        result["status"] = live["status"]
+    else:
+        result.pop("status", None)
+    return result
+
+
 NORMALISERS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (secret_string_data,)
 
 

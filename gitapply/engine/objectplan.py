@@ -23,7 +23,7 @@ from typing import Any
 from ..merge import MergeError, Node, apply_patch, three_way_patch
 from ..model import Action, Change, ObjectKey, Origin, PatchType
 from .lastapplied import LAST_APPLIED, annotated, last_applied
-from .normalize import keep_defaults_in_lists, normalised
+from .normalize import keep_defaults_in_lists, keep_server_owned, normalised
 from .rules import has_pointer, without_pointer
 
 
@@ -80,7 +80,11 @@ def plan_object(
             basis = original
         patch = three_way_patch(original, modified, live, node, overwrite=overwrite)
         patch = _patch_bookkeeping(patch, live, bookkeeping)
-        predicted = normalised(apply_patch(live, patch, node)) if patch else live
+        predicted = live
+        if patch:
+            predicted = normalised(apply_patch(live, patch, node))
+            if node is not None:
+                predicted = keep_server_owned(predicted, live)
         predicted = keep_defaults_in_lists(predicted, live, basis)
     except (MergeError, ValueError) as err:
         raise PlanError(f"{key}: {err}") from err

@@ -103,3 +103,12 @@ def test_a_field_removed_from_git_inside_a_list_replaced_whole_is_a_change():
     plan = plan_object(after, live, LIMITRANGE_NODE)
     assert plan.action is Action.PATCH
     assert "defaultRequest" not in plan.predicted["spec"]["limits"][0]
+
+
+def test_a_null_creation_timestamp_from_a_generated_manifest_is_not_a_change():
+    desired = configmap({"a": "1"})
+    desired["metadata"]["creationTimestamp"] = None
+    live = live_from(desired)
+    live["metadata"]["creationTimestamp"] = "2026-11-23T10:00:00Z"
+    plan = plan_object(desired, live, CM_NODE)
+    assert plan.action is Action.UNCHANGED, "kubectl sends creationTimestamp: null each time; the server ignores it"
