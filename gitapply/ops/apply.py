@@ -167,7 +167,8 @@ def execute(cluster: Cluster, plan: Plan, *, workers: int = 8, dry_run: bool = F
     """Make the plan's changes stage by stage (creates and patches in dependency order, then prunes);
     writes within a stage run concurrently. Returns the failures; later stages still run, as kubectl does."""
     failures: list[Failure] = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         for stage in _stages(plan):
             for change, failure in pool.map(lambda c: _attempt(cluster, c, dry_run, marks), stage):
                 on_done(change, failure)
@@ -175,6 +176,11 @@ def execute(cluster: Cluster, plan: Plan, *, workers: int = 8, dry_run: bool = F
                     failures.append(failure)
             if not dry_run and any(c.key.kind == "CustomResourceDefinition" for c in stage):
                 _wait_established(cluster, [c for c in stage if c.key.kind == "CustomResourceDefinition"])
+    except BaseException:
+        # Ctrl-C: let the writes in flight finish (a request cut in half helps nobody), start no more
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
     return failures
 
 
