@@ -14,9 +14,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Fast tests that need no cluster run first, so a broken engine fails in seconds; the pure core is typed.
+# Fast tests that need no cluster run first, so a broken engine fails in seconds; the package is type-checked.
 unit: $(STAMP)
-	$(PY) -m mypy gitapply/merge gitapply/engine
+	$(PY) -m mypy gitapply
 	$(PY) -m pytest -q tests/unit tests/merge
 
 # Builds (once, cached under ~/.cache/gitapply) the v1.20.2 control plane the integration tests start.

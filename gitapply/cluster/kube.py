@@ -250,7 +250,8 @@ class KubeCluster:
         self, key: ObjectKey, *, propagation: Propagation = Propagation.BACKGROUND, dry_run: bool = False
     ) -> None:
         resource = self.resource(key.api_version, key.kind)
-        options = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": str(propagation)}
+        options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions",
+                                   "propagationPolicy": str(propagation)}
         if dry_run:
             options["dryRun"] = ["All"]
         try:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 
 from ..cluster.base import Cluster, Propagation
 from ..engine.objectplan import NO_BOOKKEEPING, Bookkeeping, plan_object
+from ..engine.crds import kinds_defined_by
 from ..engine.order import rank
 from ..errors import ClusterError, ConflictingWriteError, GitapplyError, InvalidObjectError
 from ..model import Action, Change, ObjectKey, Plan
@@ -135,7 +136,7 @@ def preflight(cluster: Cluster, plan: Plan, *, workers: int = 8) -> list[Failure
     validation) is known before anything is written. Objects in namespaces or of kinds this plan creates
     cannot be dry-run yet and are checked when written."""
     created_namespaces = {c.key.name for c in plan.changes if c.key.kind == "Namespace" and c.action is Action.CREATE}
-    new_kinds = _kinds_defined_by(plan)
+    new_kinds = kinds_defined_by(change.desired for change in plan.changes)
     checkable = [c for c in plan.changes if c.action in (Action.CREATE, Action.PATCH)
                  and c.key.namespace not in created_namespaces and (c.key.api_version, c.key.kind) not in new_kinds]
 
@@ -149,16 +150,6 @@ def preflight(cluster: Cluster, plan: Plan, *, workers: int = 8) -> list[Failure
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return [failure for failure in pool.map(check, checkable) if failure is not None]
-
-
-def _kinds_defined_by(plan: Plan) -> set[tuple[str, str]]:
-    kinds = set()
-    for change in plan.changes:
-        if change.key.kind == "CustomResourceDefinition" and change.desired:
-            spec = change.desired.get("spec") or {}
-            for version in spec.get("versions") or []:
-                kinds.add((f"{spec.get('group')}/{version.get('name')}", (spec.get("names") or {}).get("kind")))
-    return kinds
 
 
 def execute(cluster: Cluster, plan: Plan, *, workers: int = 8, dry_run: bool = False,

@@ -15,6 +15,7 @@ import yaml
 
 from ..cluster.base import Cluster
 from ..cluster.snapshot import snapshot
+from ..engine.crds import kinds_defined_by
 from ..engine.plan import NodeLookup, PlanOptions, make_plan, owned_by
 from ..engine.rules import FieldRules, RulesError, parse_ignore_rules, resolve
 from ..errors import SourceError, UnknownKindError
@@ -82,7 +83,7 @@ def prepare(cluster: Cluster, request: Request) -> Prepared:
     state = read(request.path, rev=request.rev, subdir=request.subdir)
     problems = list(state.problems)
     namespace = request.namespace or cluster.default_namespace()
-    defining = _crd_kinds(state.manifests)
+    defining = kinds_defined_by(m.obj for m in state.manifests)
     everything, scope_problems = apply_default_namespace(
         state.manifests, namespace, lambda api, kind: _scope(cluster, api, kind, defining))
     problems += scope_problems
@@ -127,20 +128,6 @@ def _dropped_from_git(obj: dict[str, Any], in_git: set[ObjectKey], app: str) -> 
     key = ObjectKey.of(obj)
     return owned_by(obj, app) and all((k.group, k.kind, k.namespace, k.name) != (key.group, key.kind, key.namespace,
                                                                               key.name) for k in in_git)
-
-
-def _crd_kinds(manifests: tuple[Manifest, ...]) -> dict[tuple[str, str], bool]:
-    """Kinds defined by CRDs in the desired state itself: (apiVersion, kind) → namespaced."""
-    defined: dict[tuple[str, str], bool] = {}
-    for manifest in manifests:
-        obj = manifest.obj
-        if obj.get("kind") != "CustomResourceDefinition":
-            continue
-        spec = obj.get("spec") or {}
-        for version in spec.get("versions") or [{"name": spec.get("version", "")}]:
-            key = (f"{spec.get('group', '')}/{version.get('name', '')}", (spec.get("names") or {}).get("kind", ""))
-            defined[key] = spec.get("scope", "Namespaced") == "Namespaced"
-    return defined
 
 
 def _scope(cluster: Cluster, api_version: str, kind: str, defining: dict[tuple[str, str], bool]) -> bool | None:

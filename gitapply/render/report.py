@@ -53,9 +53,11 @@ def _masked_patch(change: Change) -> dict[str, Any] | None:
     """A Secret's patch without its values: data, and the last-applied record that repeats them."""
     if change.key.kind != "Secret" or not change.body:
         return change.body
-    patch = {k: ({name: "***" for name in v} if k in ("data", "stringData") and isinstance(v, dict) else v)
-             for k, v in change.body.items()}
-    annotations = (patch.get("metadata") or {}).get("annotations") or {}
+    patch: dict[str, Any] = {
+        k: ({name: "***" for name in v} if k in ("data", "stringData") and isinstance(v, dict) else v)
+        for k, v in change.body.items()}
+    metadata: dict[str, Any] = patch.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
     if LAST_APPLIED in annotations:
-        patch["metadata"] = {**patch["metadata"], "annotations": {**annotations, LAST_APPLIED: "***"}}
+        patch["metadata"] = {**metadata, "annotations": {**annotations, LAST_APPLIED: "***"}}
     return patch

@@ -31,7 +31,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -49,7 +49,7 @@ _STR, _MAP, _SEQ, _NULL, _BOOL, _INT, _FLOAT, _MERGE = (
     f"tag:yaml.org,2002:{name}" for name in ("str", "map", "seq", "null", "bool", "int", "float", "merge"))
 
 
-class GoYamlLoader(_BaseLoader):  # type: ignore[misc]
+class GoYamlLoader(_BaseLoader):
     """PyYAML's safe loader (libyaml when available) resolving plain scalars and keys as Go's yaml.v2 does."""
 
     yaml_implicit_resolvers = {
@@ -88,7 +88,7 @@ class GoYamlLoader(_BaseLoader):  # type: ignore[misc]
         if tag == _BOOL:
             return self.construct_yaml_bool(node)
         if tag == _INT:
-            return self.construct_go_int(node)
+            return self.construct_go_int(cast(yaml.ScalarNode, node))
         if tag == _FLOAT:
             return self.construct_yaml_float(node)
         raise yaml.constructor.ConstructorError(None, None, f"the tag {tag} is not supported in manifests; remove it",
@@ -99,7 +99,8 @@ class GoYamlLoader(_BaseLoader):  # type: ignore[misc]
         if merged is None:  # an aliased node is built again, already flattened
             own = sum(1 for key, _ in node.value if key.tag != _MERGE)
             self.flatten_mapping(node)
-            merged = node.merged_pairs = len(node.value) - own
+            merged = len(node.value) - own
+            setattr(node, "merged_pairs", merged)
         mapping: dict[str, Any] = {}
         first_line: dict[str, int] = {}
         for index, (key_node, value_node) in enumerate(node.value):
