@@ -125,6 +125,11 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
           no_preflight: bool = typer.Option(False, "--no-preflight",
                                             help="Skip the server dry-run of every write: faster, but a refused "
                                                  "object then stops the apply part-way, as with kubectl."),
+          wait: bool = typer.Option(False, "--wait", help="Wait for the workloads changed to roll out."),
+          timeout: float = typer.Option(300.0, "--timeout", help="Seconds --wait waits before calling it failed."),
+          rollback_on_failure: bool = typer.Option(False, "--rollback-on-failure",
+                                                   help="With --wait: restore the previous configuration of "
+                                                        "workloads whose rollout failed."),
           inventory_namespace: str = InventoryNamespace) -> None:
     """Create, patch (and with --prune, delete) objects so the cluster matches git."""
     from .engine.heal import with_healing
@@ -175,13 +180,42 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
         write_inventory(cluster, prepared.app, inventory_namespace, owned)
     for failure in failures:
         errors.print(f"[red]error:[/red] {escape(failure.message)}")
+    failed_rollouts = []
+    if (wait or rollback_on_failure) and not dry_run and not failures:
+        failed_rollouts = _wait_and_restore(cluster, plan, marks, timeout, rollback_on_failure)
     if output == "json":
         report = json_report(plan)
         report["failures"] = [{"object": str(f.key), "message": f.message} for f in failures]
+        report["failedRollouts"] = [str(key) for key in failed_rollouts]
         console.print_json(json.dumps(report))
     else:
         console.print(summary(plan) + (" (dry run)" if dry_run else ""))
-    raise typer.Exit(1 if failures else 0)
+    raise typer.Exit(1 if failures else ROLLOUT_FAILED if failed_rollouts else 0)
+
+
+ROLLOUT_FAILED = 4
+
+
+def _wait_and_restore(cluster: Any, plan: Any, marks: Any, timeout: float, restore_failed: bool) -> list[Any]:
+    """Wait for the plan's rollouts; report each; restore the failed ones when asked. Returns the failed."""
+    from .engine.health import Health
+    from .ops.rollout import restore, rolled_out, wait
+    from .render.report import resource_name
+
+    def show(outcome: Any) -> None:
+        errors.print(f"{escape(resource_name(outcome.key))}: {outcome.health} ({escape(outcome.reason)})")
+
+    outcomes = wait(cluster, rolled_out(plan.changes), timeout=timeout, on_change=show)
+    failed = [o.key for o in outcomes if o.health is not Health.READY]
+    for outcome in outcomes:
+        if outcome.health is not Health.READY:
+            errors.print(f"[red]error:[/red] {escape(str(outcome.key))}: rollout {outcome.health}: "
+                         f"{escape(outcome.reason)}")
+    if failed and restore_failed:
+        for change in restore(cluster, plan.changes, set(failed), marks):
+            console.print(f"{escape(resource_name(change.key))} -n {change.key.namespace} rolled back "
+                          "to its previous configuration")
+    return failed
 
 
 @app.command()
@@ -220,6 +254,74 @@ def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
     failing = {"drift": report.has_drift, "pending": report.has_pending,
                "any": report.has_drift or report.has_pending}[fail_on]
     raise typer.Exit(1 if failing else 0)
+
+
+_WORKLOAD_KINDS = {"deployment": "Deployment", "deploy": "Deployment", "deployments": "Deployment",
+                   "daemonset": "DaemonSet", "ds": "DaemonSet", "daemonsets": "DaemonSet",
+                   "statefulset": "StatefulSet", "sts": "StatefulSet", "statefulsets": "StatefulSet"}
+
+
+def _workload(ref: str, namespace: str, cluster: Any) -> Any:
+    """``deployment/web`` → its ObjectKey (apps/v1), in ``namespace`` or the context's."""
+    from .model import ObjectKey
+
+    kind, _, name = ref.partition("/")
+    if kind.lower() not in _WORKLOAD_KINDS or not name:
+        _fail(ValueError(f"{ref!r}: expected deployment/NAME, daemonset/NAME or statefulset/NAME"), 2)
+    return ObjectKey("apps", "v1", _WORKLOAD_KINDS[kind.lower()], namespace or cluster.default_namespace(), name)
+
+
+@app.command()
+def history(workload: str = typer.Argument(..., help="deployment/NAME, daemonset/NAME or statefulset/NAME."),
+            kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context, namespace: str = Namespace,
+            output: str = Output) -> None:
+    """List a workload's revisions (ReplicaSets or ControllerRevisions), oldest first."""
+    from .ops.history import revisions
+
+    try:
+        cluster = _cluster(kubeconfig, context)
+        found = revisions(cluster, _workload(workload, namespace, cluster))
+    except GitapplyError as err:
+        _fail(err, err.exit_code)
+    if output == "json":
+        console.print_json(json.dumps([{"revision": r.number, "holder": r.holder, "images": r.images,
+                                        "created": r.created, "current": r.current} for r in found]))
+        raise typer.Exit(0)
+    for revision in found:
+        marker = " (current)" if revision.current else ""
+        console.print(f"{revision.number:>4}  {escape(revision.created):20}  {escape(', '.join(revision.images))}"
+                      f"  {escape(revision.holder)}{marker}")
+
+
+@app.command()
+def rollback(workload: str = typer.Argument(..., help="deployment/NAME, daemonset/NAME or statefulset/NAME."),
+             to_revision: Optional[int] = typer.Option(None, "--to-revision",
+                                                       help="The revision to go back to (default: the previous)."),
+             kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context, namespace: str = Namespace,
+             wait: bool = typer.Option(False, "--wait", help="Wait for the rollback to roll out."),
+             timeout: float = typer.Option(300.0, "--timeout", help="Seconds --wait waits."),
+             dry_run: bool = typer.Option(False, "--dry-run", help="Ask the server; change nothing.")) -> None:
+    """Roll a workload back to one of its earlier revisions, as `kubectl rollout undo` does.
+
+    To go back to an earlier git commit instead, apply it: `gitapply apply REPO --rev COMMIT`."""
+    from .engine.health import Health
+    from .ops.history import rollback as roll_back
+    from .ops.rollout import wait as wait_for
+    from .render.report import resource_name
+
+    try:
+        cluster = _cluster(kubeconfig, context)
+        key = _workload(workload, namespace, cluster)
+        target = roll_back(cluster, key, to_revision, dry_run=dry_run)
+        suffix = " (dry run)" if dry_run else ""
+        console.print(f"{escape(resource_name(key))} -n {key.namespace} rolled back to revision {target.number} "
+                      f"({escape(', '.join(target.images))}){suffix}")
+        if wait and not dry_run:
+            (outcome,) = wait_for(cluster, [key], timeout=timeout)
+            if outcome.health is not Health.READY:
+                _fail(ValueError(f"{key}: rollout {outcome.health}: {outcome.reason}"), ROLLOUT_FAILED)
+    except GitapplyError as err:
+        _fail(err, err.exit_code)
 
 
 def _write_atomically(path: str, text: str) -> None:
