@@ -45,10 +45,17 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
+_LOCAL: dict[str, str | None] = {"path": None}
+
+
 @app.callback()
 def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                          help="Print gitapply's version and exit.")) -> None:
+                                          help="Print gitapply's version and exit."),
+             local: Optional[str] = typer.Option(None, "--local", envvar="GITAPPLY_LOCAL",
+                                                 help="Use the embedded local cluster kept in this file "
+                                                      "instead of a kubeconfig (demo, offline use).")) -> None:
     """GitOps apply/diff engine for Kubernetes."""
+    _LOCAL["path"] = local
 
 
 def _request(path: str, rev: Optional[str], subdir: Optional[str], namespace: str, selector: str, app_name: str,
@@ -61,6 +68,12 @@ def _request(path: str, rev: Optional[str], subdir: Optional[str], namespace: st
 
 
 def _cluster(kubeconfig: Optional[str], context: Optional[str]) -> Any:
+    if _LOCAL["path"]:
+        if kubeconfig or context:
+            _fail(ValueError("--local and --kubeconfig/--context name two clusters; give one"), 2)
+        from .cluster.local import LocalCluster
+
+        return LocalCluster(_LOCAL["path"])
     from .cluster.kube import KubeCluster
 
     return KubeCluster(kubeconfig=kubeconfig, context=context)

@@ -79,18 +79,28 @@ def plan_object(
             original = _without_rules(last_applied(live), desired, left_alone, keep_when_removed)
             basis = original
         patch = three_way_patch(original, modified, live, node, overwrite=overwrite)
-        patch = _patch_bookkeeping(patch, live, bookkeeping)
-        predicted = live
-        if patch:
-            predicted = normalised(apply_patch(live, patch, node))
-            if node is not None:
-                predicted = keep_server_owned(predicted, live)
-        predicted = keep_defaults_in_lists(predicted, live, basis)
+        changed = _predict(live, patch, node, basis) != live
+        # the commit annotation names the commit an object last changed in: an object git left as it was
+        # keeps its own and costs no write (only a missing app label is added)
+        marks = bookkeeping if changed else Bookkeeping(bookkeeping.labels, {})
+        patch = _patch_bookkeeping(patch if changed else {}, live, marks)
+        predicted = _predict(live, patch, node, basis)
     except (MergeError, ValueError) as err:
         raise PlanError(f"{key}: {err}") from err
     if not patch or predicted == live:
         return Change(key, Action.UNCHANGED, desired, live, {}, patch_type, live, origin)
     return Change(key, Action.PATCH, desired, live, patch, patch_type, predicted, origin)
+
+
+def _predict(live: dict[str, Any], patch: dict[str, Any], node: Node | None,
+             basis: dict[str, Any] | None) -> dict[str, Any]:
+    """The live object after ``patch``, as the server will store it (see ``engine.normalize``)."""
+    if not patch:
+        return live
+    predicted = normalised(apply_patch(live, patch, node))
+    if node is not None:
+        predicted = keep_server_owned(predicted, live)
+    return keep_defaults_in_lists(predicted, live, basis)
 
 
 def _recorded_text(live: dict[str, Any]) -> str | None:

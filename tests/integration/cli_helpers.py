@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 
-def gitapply(*args: str, kubeconfig: str) -> subprocess.CompletedProcess[str]:
-    """``python -m gitapply ARGS --kubeconfig …``, as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "gitapply", *args, "--kubeconfig", kubeconfig],
-                          capture_output=True, text=True, timeout=120)
+def gitapply(*args: str, kubeconfig: str | None = None, local: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m gitapply ARGS --kubeconfig …`` (or ``--local DB`` for the embedded cluster), as a user runs
+    it."""
+    argv = [sys.executable, "-m", "gitapply"]
+    argv += ["--local", local, *args] if local else [*args, "--kubeconfig", kubeconfig or ""]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
 
 def write(folder: Path, files: dict[str, str]) -> Path:

@@ -71,13 +71,20 @@ def test_bookkeeping_is_sent_but_kept_out_of_the_last_applied_record():
     marks = Bookkeeping(labels={"gitapply.io/app": "shop"}, annotations={"gitapply.io/commit": "abc"})
     created = plan_object(configmap({"a": "1"}), None, CM_NODE, bookkeeping=marks)
     assert created.body["metadata"]["labels"] == {"gitapply.io/app": "shop"}
+    assert created.body["metadata"]["annotations"]["gitapply.io/commit"] == "abc"
     assert "gitapply.io" not in created.body["metadata"]["annotations"][LAST_APPLIED]
+    changed = plan_object(configmap({"a": "2"}), live_from(configmap({"a": "1"})), CM_NODE, bookkeeping=marks)
+    assert changed.body["metadata"]["labels"] == {"gitapply.io/app": "shop"}
+    assert changed.body["metadata"]["annotations"]["gitapply.io/commit"] == "abc"
+
+
+def test_an_object_git_did_not_change_keeps_its_commit_and_only_gains_the_app_label():
+    marks = Bookkeeping(labels={"gitapply.io/app": "shop"}, annotations={"gitapply.io/commit": "new"})
     live = live_from(configmap({"a": "1"}))
-    patched = plan_object(configmap({"a": "1"}), live, CM_NODE, bookkeeping=marks)
-    assert patched.action is Action.PATCH
-    assert patched.body == {"metadata": {"labels": {"gitapply.io/app": "shop"},
-                                         "annotations": {"gitapply.io/commit": "abc"}}}
-    settled = plan_object(configmap({"a": "1"}), patched.predicted, CM_NODE, bookkeeping=marks)
+    adopted = plan_object(configmap({"a": "1"}), live, CM_NODE, bookkeeping=marks)
+    assert adopted.action is Action.PATCH
+    assert adopted.body == {"metadata": {"labels": {"gitapply.io/app": "shop"}}}
+    settled = plan_object(configmap({"a": "1"}), adopted.predicted, CM_NODE, bookkeeping=marks)
     assert settled.action is Action.UNCHANGED
 
 

@@ -1,0 +1,224 @@
+"""The embedded local cluster: a ``Cluster`` kept in one SQLite file, for the demo and offline use.
+
+It behaves like an API server where gitapply can tell: objects get a uid, a resourceVersion, a
+creationTimestamp and (with a spec) a generation bumped on spec changes; patches are applied with the same
+merge engine (strategic merge patch with the bundled schema for built-in kinds, JSON merge patch for custom
+resources); server-side dry-run computes without storing; namespaced objects need their namespace; the
+immutable fields gitapply users meet most (workload selectors, a Job's template, a Service's clusterIP)
+are refused with 422 as the server refuses them; deleting a namespace deletes what is in it; a CRD makes
+its kind served. There are no controllers: a workload is stored as fully rolled out, and nothing keeps
+revision history (``gitapply history`` needs a real cluster). Defaults the API server would add are not
+added, so a live object here is the applied configuration plus metadata.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sqlite3
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..engine.normalize import secret_string_data
+from ..errors import ConflictingWriteError, InvalidObjectError, NotFoundError, UnknownKindError
+from ..merge import MergeError, Node, Schema, apply_patch
+from ..merge.schema import nearest_bundled_version
+from ..model import ObjectKey, PatchType
+from .base import Propagation, Resource
+
+CLUSTER_SCOPED = frozenset({
+    "Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
+    "StorageClass", "PriorityClass", "IngressClass", "RuntimeClass", "APIService", "CSIDriver", "CSINode",
+    "VolumeAttachment", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+    "CertificateSigningRequest", "PodSecurityPolicy", "ComponentStatus",
+})
+IMMUTABLE = {
+    "Deployment": ("spec", "selector"), "StatefulSet": ("spec", "selector"), "DaemonSet": ("spec", "selector"),
+    "ReplicaSet": ("spec", "selector"), "Job": ("spec", "template"), "Service": ("spec", "clusterIP"),
+}
+Objects = list[dict[str, Any]]  # spelled once here: inside the class ``list`` is the method
+_SCHEMA = """CREATE TABLE IF NOT EXISTS objects (
+    grp TEXT NOT NULL, kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (grp, kind, namespace, name));
+CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY CHECK (id = 1), rv INTEGER NOT NULL);
+INSERT OR IGNORE INTO counter VALUES (1, 0);"""
+
+
+class LocalCluster:
+    """A cluster in a SQLite file (``path``), created on first use with the ``default`` namespace."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()
+        self._schema = Schema.bundled()
+        self._version = "v{}.{}.0-gitapply-local".format(*nearest_bundled_version(None))
+        self.requests = 0
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+        if self.get(ObjectKey("", "v1", "Namespace", "", "default")) is None:
+            self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+
+    # -- discovery ------------------------------------------------------------------------------------------
+
+    def server_version(self) -> str:
+        return self._version
+
+    def default_namespace(self) -> str:
+        return "default"
+
+    def resource(self, api_version: str, kind: str) -> Resource:
+        if self._schema.for_kind(api_version, kind) is not None:
+            return Resource(api_version, kind, kind.lower() + "s", kind not in CLUSTER_SCOPED)
+        crd = self._defining_crd(api_version, kind)
+        if crd is None:
+            raise UnknownKindError(f"{api_version}/{kind}", f"unknown kind {kind} in {api_version}: the local "
+                                                            "cluster serves the built-in kinds and its CRDs' kinds")
+        spec = crd["spec"]
+        return Resource(api_version, kind, spec["names"]["plural"], spec.get("scope", "Namespaced") == "Namespaced")
+
+    def _defining_crd(self, api_version: str, kind: str) -> dict[str, Any] | None:
+        group, _, version = api_version.rpartition("/")
+        for crd in self._rows("apiextensions.k8s.io", "CustomResourceDefinition", None):
+            spec = crd.get("spec") or {}
+            versions = {v.get("name") for v in spec.get("versions") or ()}
+            if spec.get("group") == group and version in versions and spec.get("names", {}).get("kind") == kind:
+                return crd
+        return None
+
+    def patch_node(self, api_version: str, kind: str) -> Node | None:
+        return self._schema.for_kind(api_version, kind)
+
+    # -- reads ----------------------------------------------------------------------------------------------
+
+    def get(self, key: ObjectKey) -> dict[str, Any] | None:
+        self.requests += 1
+        with self._lock:
+            row = self._db.execute("SELECT body FROM objects WHERE grp=? AND kind=? AND namespace=? AND name=?",
+                                   (key.group, key.kind, key.namespace, key.name)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def list(self, api_version: str, kind: str, *, namespace: str = "",
+             label_selector: str = "") -> Objects:
+        self.requests += 1
+        self.resource(api_version, kind)
+        wanted = _parse_selector(label_selector)
+        return [obj for obj in self._rows(api_version.rpartition("/")[0], kind, namespace or None)
+                if _matches(obj, wanted)]
+
+    def _rows(self, group: str, kind: str, namespace: str | None) -> Objects:
+        query, args = "SELECT body FROM objects WHERE grp=? AND kind=?", [group, kind]
+        if namespace is not None:
+            query, args = query + " AND namespace=?", [*args, namespace]
+        with self._lock:
+            return [json.loads(row[0]) for row in self._db.execute(query + " ORDER BY namespace, name", args)]
+
+    # -- writes ---------------------------------------------------------------------------------------------
+
+    def create(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        key = ObjectKey.of(obj)
+        resource = self.resource(key.api_version, key.kind)
+        with self._lock:
+            if self.get(key) is not None:
+                raise ConflictingWriteError(str(key), "already exists; it was created concurrently, re-run")
+            if resource.namespaced and self.get(ObjectKey("", "v1", "Namespace", "", key.namespace)) is None:
+                raise NotFoundError(str(key), f'not found (namespaces "{key.namespace}" not found)')
+            stored = copy.deepcopy(obj)
+            metadata = stored.setdefault("metadata", {})
+            metadata.update(uid=str(uuid.uuid4()), creationTimestamp=_now())
+            if "spec" in stored:
+                metadata["generation"] = 1
+            return self._store(key, _rolled_out(secret_string_data(stored)), dry_run)
+
+    def patch(self, key: ObjectKey, patch: dict[str, Any], patch_type: PatchType, *,
+              dry_run: bool = False) -> dict[str, Any]:
+        with self._lock:
+            live = self.get(key)
+            if live is None:
+                raise NotFoundError(str(key), "not found")
+            node = self.patch_node(key.api_version, key.kind) if patch_type is PatchType.STRATEGIC else None
+            try:
+                result = apply_patch(live, patch, node)
+            except MergeError as err:
+                raise InvalidObjectError(str(key), f"bad request: {err}") from err
+            _check_immutable(key, live, result)
+            result["metadata"] = {**result.get("metadata", {}),
+                                  **{k: live["metadata"][k] for k in ("uid", "creationTimestamp", "generation")
+                                     if k in live["metadata"]}}
+            if "spec" in result and result.get("spec") != live.get("spec"):
+                result["metadata"]["generation"] = live["metadata"].get("generation", 0) + 1
+            return self._store(key, _rolled_out(secret_string_data(result)), dry_run)
+
+    def delete(self, key: ObjectKey, *, propagation: Propagation = Propagation.BACKGROUND,
+               dry_run: bool = False) -> None:
+        if dry_run:
+            return
+        with self._lock:
+            self._db.execute("DELETE FROM objects WHERE grp=? AND kind=? AND namespace=? AND name=?",
+                             (key.group, key.kind, key.namespace, key.name))
+            if key.kind == "Namespace" and not key.group:
+                self._db.execute("DELETE FROM objects WHERE namespace=?", (key.name,))
+
+    def _store(self, key: ObjectKey, obj: dict[str, Any], dry_run: bool) -> dict[str, Any]:
+        self.requests += 1
+        if dry_run:
+            return obj
+        rv = self._db.execute("UPDATE counter SET rv = rv + 1 WHERE id = 1 RETURNING rv").fetchone()[0]
+        obj["metadata"]["resourceVersion"] = str(rv)
+        self._db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?)",
+                         (key.group, key.kind, key.namespace, key.name, json.dumps(obj)))
+        return obj
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _check_immutable(key: ObjectKey, live: dict[str, Any], result: dict[str, Any]) -> None:
+    path = IMMUTABLE.get(key.kind)
+    if path is None:
+        return
+    before: Any = live
+    after: Any = result
+    for part in path:
+        before, after = (before or {}).get(part), (after or {}).get(part)
+    if before is not None and before != after:
+        field = ".".join(path)
+        raise InvalidObjectError(str(key), f"the server rejected the object (fields: {field}): {key.kind} "
+                                           f"{key.name!r} is invalid: {field}: Invalid value: field is immutable")
+
+
+def _rolled_out(obj: dict[str, Any]) -> dict[str, Any]:
+    """No controllers run here: a workload is recorded as fully rolled out at once."""
+    kind = obj.get("kind")
+    spec, generation = obj.get("spec") or {}, obj.get("metadata", {}).get("generation", 0)
+    replicas = spec.get("replicas", 1)
+    if kind == "Deployment":
+        obj["status"] = {"observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
+                         "readyReplicas": replicas, "availableReplicas": replicas}
+    elif kind == "StatefulSet":
+        obj["status"] = {"observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
+                         "readyReplicas": replicas, "currentRevision": "local", "updateRevision": "local"}
+    elif kind == "DaemonSet":
+        obj["status"] = {"observedGeneration": generation, "desiredNumberScheduled": 1,
+                         "updatedNumberScheduled": 1, "numberAvailable": 1}
+    elif kind == "CustomResourceDefinition":
+        obj["status"] = {"conditions": [{"type": "Established", "status": "True"}]}
+    return obj
+
+
+def _parse_selector(text: str) -> list[tuple[str, str | None]]:
+    terms: list[tuple[str, str | None]] = []
+    for term in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = term.partition("=")
+        terms.append((name.strip().rstrip("!"), value.strip().lstrip("=") if sep else None))
+    return terms
+
+
+def _matches(obj: dict[str, Any], terms: list[tuple[str, str | None]]) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return all(name in labels if value is None else labels.get(name) == value for name, value in terms)
