@@ -145,35 +145,28 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
                                                         "workloads whose rollout failed."),
           inventory_namespace: str = InventoryNamespace) -> None:
     """Create, patch (and with --prune, delete) objects so the cluster matches git."""
-    from .engine.heal import with_healing
-    from .engine.plan import PruneGuardError, bookkeeping, owned_by
+    from .engine.plan import PruneGuardError
     from .model import Action
-    from .ops.apply import checked, execute
-    from .ops.drift import classify_prepared
-    from .ops.inventory import next_inventory, write_inventory
-    from .ops.prepare import prepare
+    from .ops.sync import SyncOptions, plan_sync, write_sync
     from .render.report import json_report, outcome_line, summary
 
+    options = SyncOptions(heal_unmanaged=heal_unmanaged, force_replace=force_replace,
+                          server_checks=not no_preflight)
     try:
         cluster = _cluster(kubeconfig, context)
         request = _request(path, rev, subdir, namespace, selector, app_name, prune, force_prune,
                            inventory_namespace)
-        prepared = prepare(cluster, request)
-        marks = bookkeeping(prepared.options)
-        plan = prepared.plan
-        if heal_unmanaged:
-            plan = with_healing(plan, classify_prepared(prepared), prepared.nodes)
-        plan, refusals = checked(cluster, plan, marks=marks, force_replace=force_replace,
-                                 server_checks=not no_preflight)
+        planned = plan_sync(cluster, request, options)
     except PruneGuardError as err:
         _fail(err, 2)
     except GitapplyError as err:
         _fail(err, err.exit_code)
-    if refusals:
-        for message in refusals:
+    if planned.refusals:
+        for message in planned.refusals:
             errors.print(f"[red]error:[/red] {escape(message)}")
         errors.print("nothing was applied")
         raise typer.Exit(2)
+    plan, marks = planned.plan, planned.marks
     with Progress(console=errors, transient=True, disable=len(plan.changes) < console.height) as progress:
         task = progress.add_task("applying", total=len(plan.changes))
 
@@ -182,15 +175,10 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
             if failure is None and output != "json":
                 console.print(escape(outcome_line(change, dry_run=dry_run)))
 
-        failures = execute(cluster, plan, dry_run=dry_run, marks=marks, on_done=done)
+        failures = write_sync(cluster, planned, inventory_namespace, dry_run=dry_run, on_done=done)
     for change in plan.changes:
         if change.action is Action.UNCHANGED and output != "json":
             console.print(escape(outcome_line(change, dry_run=dry_run)))
-    if not dry_run and not failures:
-        still_owned = [key for key, obj in prepared.live.items() if owned_by(obj, prepared.app)]
-        pruned = [change.key for change in plan.changes if change.action is Action.PRUNE]
-        owned = next_inventory([m.key for m in prepared.manifests], prepared.inventory, still_owned, pruned)
-        write_inventory(cluster, prepared.app, inventory_namespace, owned)
     for failure in failures:
         errors.print(f"[red]error:[/red] {escape(failure.message)}")
     failed_rollouts = []

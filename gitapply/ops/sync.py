@@ -1,0 +1,63 @@
+"""One apply, as a function: plan (with the checks before any write), then write and record the inventory.
+
+``gitapply apply`` runs it once; ``gitapply reconcile`` runs it in a loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..cluster.base import Cluster
+from ..engine.heal import with_healing
+from ..engine.objectplan import Bookkeeping
+from ..engine.plan import bookkeeping, owned_by
+from ..model import Action, Change, Plan
+from .apply import Failure, checked, execute
+from .drift import classify_prepared
+from .inventory import next_inventory, write_inventory
+from .prepare import Prepared, Request, prepare
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOptions:
+    """How to apply: heal unmanaged fields, replace on immutable changes, check with the server first."""
+
+    heal_unmanaged: bool = False
+    force_replace: bool = False
+    server_checks: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A plan ready to write, what it was made from, and the refusals (empty: safe to write)."""
+
+    prepared: Prepared
+    plan: Plan
+    marks: Bookkeeping
+    refusals: list[str]
+
+
+def plan_sync(cluster: Cluster, request: Request, options: SyncOptions = SyncOptions()) -> Planned:
+    """Read, validate, plan and check; nothing is written."""
+    prepared = prepare(cluster, request)
+    marks = bookkeeping(prepared.options)
+    plan = prepared.plan
+    if options.heal_unmanaged:
+        plan = with_healing(plan, classify_prepared(prepared), prepared.nodes)
+    plan, refusals = checked(cluster, plan, marks=marks, force_replace=options.force_replace,
+                             server_checks=options.server_checks)
+    return Planned(prepared, plan, marks, refusals)
+
+
+def write_sync(cluster: Cluster, planned: Planned, inventory_namespace: str, *, dry_run: bool = False,
+               on_done: Callable[[Change, Failure | None], None] = lambda change, failure: None) -> list[Failure]:
+    """Make the planned changes; after a complete, real apply, record what the app owns."""
+    prepared, plan = planned.prepared, planned.plan
+    failures = execute(cluster, plan, dry_run=dry_run, marks=planned.marks, on_done=on_done)
+    if not dry_run and not failures:
+        still_owned = [key for key, obj in prepared.live.items() if owned_by(obj, prepared.app)]
+        pruned = [change.key for change in plan.changes if change.action is Action.PRUNE]
+        owned = next_inventory([m.key for m in prepared.manifests], prepared.inventory, still_owned, pruned)
+        write_inventory(cluster, prepared.app, inventory_namespace, owned)
+    return failures
