@@ -257,6 +257,58 @@ def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
     raise typer.Exit(1 if failing else 0)
 
 
+@app.command()
+def reconcile(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = Subdir,
+              kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context,
+              namespace: str = Namespace, selector: str = Selector, app_name: str = AppName, prune: bool = Prune,
+              interval: float = typer.Option(60.0, "--interval", help="Seconds between passes."),
+              passes: Optional[int] = typer.Option(None, "--passes", help="Stop after this many passes."),
+              heal_unmanaged: bool = typer.Option(False, "--heal-unmanaged",
+                                                  help="Also remove fields added out of band."),
+              inventory_namespace: str = InventoryNamespace) -> None:
+    """Keep the cluster converged: apply git every --interval seconds until stopped (SIGTERM, Ctrl-C).
+
+    A failing pass is reported and the loop goes on. Exit code: 0 if the last pass succeeded, 1 if not."""
+    import signal
+    import threading
+    from datetime import UTC, datetime
+
+    from .model import Action
+    from .ops.reconcile import Synced, loop
+    from .ops.sync import SyncOptions, plan_sync, write_sync
+
+    try:
+        cluster = _cluster(kubeconfig, context)
+        request = _request(path, rev, subdir, namespace, selector, app_name, prune, False, inventory_namespace)
+    except GitapplyError as err:
+        _fail(err, err.exit_code)
+    options = SyncOptions(heal_unmanaged=heal_unmanaged)
+
+    def sync_once() -> Synced:
+        planned = plan_sync(cluster, request, options)
+        revision = planned.prepared.state.revision
+        if planned.refusals:
+            return Synced(revision, 0, tuple(planned.refusals))
+        failures = write_sync(cluster, planned, inventory_namespace)
+        changed = sum(1 for c in planned.plan.changes if c.action is not Action.UNCHANGED)
+        return Synced(revision, changed, tuple(f.message for f in failures))
+
+    def report(result: Any) -> None:
+        when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        commit = f" at {result.revision[:12]}" if result.revision else ""
+        state = "ok" if result.ok else f"{len(result.problems)} problem(s)"
+        console.print(f"{when} pass {result.number}{commit}: {result.changed} changed, {state} "
+                      f"({result.seconds:.1f} s)")
+        for problem in result.problems:
+            errors.print(f"[red]error:[/red] {escape(problem)}")
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    reports = loop(sync_once, interval=interval, stop=stop, on_pass=report, max_passes=passes)
+    raise typer.Exit(0 if not reports or reports[-1].ok else 1)
+
+
 _WORKLOAD_KINDS = {"deployment": "Deployment", "deploy": "Deployment", "deployments": "Deployment",
                    "daemonset": "DaemonSet", "ds": "DaemonSet", "daemonsets": "DaemonSet",
                    "statefulset": "StatefulSet", "sts": "StatefulSet", "statefulsets": "StatefulSet"}
