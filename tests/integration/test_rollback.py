@@ -108,3 +108,23 @@ def test_a_statefulset_rolls_back_through_its_controller_revisions(control_plane
     assert back.returncode == 0 and "rolled back to revision 1" in back.stdout
     spec = live(control_plane, namespace, "statefulset/db")["spec"]["template"]["spec"]
     assert spec["containers"][0]["image"] == "postgres:13"
+
+
+def test_a_daemonset_rolls_back_through_its_controller_revisions(control_plane, namespace, tmp_path):
+    folder = tmp_path / "agent"
+    manifest = ("apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n  selector:\n"
+                "    matchLabels: {app: agent}\n  template:\n    metadata:\n      labels: {app: agent}\n"
+                "    spec:\n      containers:\n      - name: agent\n        image: fluent/fluent-bit:{tag}\n")
+    for tag in ("2.0", "2.1"):
+        write(folder, {"agent.yaml": manifest.replace("{tag}", tag)})
+        result = gitapply("apply", str(folder), "-n", namespace, kubeconfig=control_plane.kubeconfig)
+        assert result.returncode == 0, result.stderr
+    listed = json.loads(gitapply("history", "ds/agent", "-n", namespace, "-o", "json",
+                                 kubeconfig=control_plane.kubeconfig).stdout)
+    assert [(r["revision"], r["images"]) for r in listed] == [(1, ["fluent/fluent-bit:2.0"]),
+                                                             (2, ["fluent/fluent-bit:2.1"])]
+    assert listed[-1]["current"]
+    back = gitapply("rollback", "daemonset/agent", "-n", namespace, kubeconfig=control_plane.kubeconfig)
+    assert back.returncode == 0 and "rolled back to revision 1" in back.stdout
+    spec = live(control_plane, namespace, "daemonset/agent")["spec"]["template"]["spec"]
+    assert spec["containers"][0]["image"] == "fluent/fluent-bit:2.0"
