@@ -17,10 +17,12 @@ import os
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 from typing import Any, Callable
 
 import kubernetes.client
 import kubernetes.config
+import urllib3
 import urllib3.exceptions
 
 from ..errors import (
@@ -117,14 +119,19 @@ class KubeCluster:
 
     def _send(self, method: str, path: str, query: list[tuple[str, str]] | None, headers: dict[str, str],
               body: Any) -> tuple[int, str, bytes, Any]:
-        """The client's own serialisation of path, query and credentials; the body is ours, undecoded."""
-        method, url, headers, body, _ = self._api.param_serialize(
-            method=method, resource_path=path, query_params=query or [], header_params=headers, body=body,
-            auth_settings=["BearerToken"],
-        )
-        response = self._api.call_api(method, url, header_params=headers, body=body,
-                                      _request_timeout=self._timeout)
-        return response.status, response.reason or "", response.read(), response.headers
+        """One request on the client's connection pool (its TLS and client certificates) with its
+        credentials; the body is encoded and the answer decoded here, skipping the client's generic
+        serialisation, which costs more CPU than the request itself."""
+        configuration = self._api.configuration
+        for setting in configuration.auth_settings().values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[setting["key"]] = setting["value"]
+        url = configuration.host + path + (f"?{urlencode(query)}" if query else "")
+        data = json.dumps(body).encode() if body is not None else None
+        response = self._api.rest_client.pool_manager.request(
+            method, url, body=data, headers=headers, timeout=urllib3.Timeout(total=self._timeout),
+            preload_content=True)
+        return response.status, response.reason or "", response.data, response.headers
 
     # -- discovery ------------------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ class Script:
     def __init__(self) -> None:
         self.answers: dict[tuple[str, str], list[tuple[int, dict]]] = {}
         self.seen: list[tuple[str, str, str]] = []
+        self.authorization: list[str | None] = []
 
     def on(self, method: str, path: str, *answers: tuple[int, dict]) -> None:
         self.answers[(method, path)] = list(answers)
@@ -45,6 +46,7 @@ def server(tmp_path: Path):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode() if length else ""
             script.seen.append((self.command, self.path, body))
+            script.authorization.append(self.headers.get("Authorization"))
             status, payload = script.answer(self.command, self.path)
             data = json.dumps(payload).encode()
             self.send_response(status)
@@ -93,6 +95,14 @@ def test_transient_failures_are_retried_with_backoff(server):
     client = cluster(server)
     assert client.server_version() == "v1.20.2"
     assert client.requests == 3
+
+
+def test_every_request_carries_the_kubeconfig_users_bearer_token(server):
+    server.on("GET", "/version", (200, {"gitVersion": "v1.20.2"}))
+    client = cluster(server)
+    client.server_version()
+    client.request("GET", "/version")
+    assert server.authorization == ["Bearer secret-token", "Bearer secret-token"]
 
 
 def test_an_unknown_kind_names_the_versions_that_serve_it(server):
