@@ -8,15 +8,16 @@ reported at once.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import yaml
 
 from ..cluster.base import Cluster
-from ..cluster.snapshot import snapshot
+from ..cluster.snapshot import read_live
 from ..engine.crds import kinds_defined_by
-from ..engine.plan import NodeLookup, PlanOptions, make_plan, owned_by
+from ..engine.plan import APP_LABEL, NodeLookup, PlanOptions, make_plan, owned_by
 from ..engine.rules import FieldRules, RulesError, parse_ignore_rules, resolve
 from ..errors import SourceError, UnknownKindError
 from ..merge import Node
@@ -56,12 +57,19 @@ class Prepared:
     nodes: NodeLookup
 
 
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
 def app_name(request: Request) -> str:
-    """``--app``, or the name of the desired-state folder (or repository)."""
-    if request.app:
-        return request.app
-    base = os.path.basename(os.path.normpath(request.subdir or request.path.rstrip("/")))
-    return base.removesuffix(".git") or "default"
+    """``--app``, or the name of the desired-state folder (or repository); it becomes a label value."""
+    name = request.app
+    if not name:
+        base = os.path.basename(os.path.normpath(request.subdir or request.path.rstrip("/")))
+        name = base.removesuffix(".git") or "default"
+    if not _LABEL_VALUE.match(name):
+        raise SourceError("--app", f"{name!r} cannot be a label value (letters, digits, '-', '_', '.', at most 63, "
+                                   "starting and ending alphanumeric); pass --app NAME")
+    return name
 
 
 def parse_selector(text: str) -> dict[str, str]:
@@ -94,9 +102,10 @@ def prepare(cluster: Cluster, request: Request) -> Prepared:
     manifests = tuple(m for m in everything if _matches(m.obj, selector))
     app = app_name(request)
     inventory = tuple(read_inventory(cluster, app, request.inventory_namespace))
-    kinds = {(m.key.api_version, m.key.kind) for m in manifests if (m.key.api_version, m.key.kind) not in defining}
-    kinds |= {(key.api_version, key.kind) for key in inventory}
-    live = snapshot(cluster, [kind for kind in kinds if _served(cluster, *kind)])
+    wanted = [m.key for m in manifests if (m.key.api_version, m.key.kind) not in defining
+              and _served(cluster, m.key.api_version, m.key.kind)]
+    inventory_kinds = {(key.api_version, key.kind) for key in inventory if _served(cluster, key.api_version, key.kind)}
+    live = read_live(cluster, wanted, owner_selector=f"{APP_LABEL}={app}", extra_kinds=inventory_kinds)
     rules = field_rules(cluster, state, everything, app)
     options = PlanOptions(app=app, commit=state.revision, prune=request.prune, force_prune=request.force_prune)
     nodes = node_lookup(cluster, defining)

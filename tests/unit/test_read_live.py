@@ -1,0 +1,52 @@
+"""Reading live state: the app's own objects by label, the rest looked up one by one or by kind."""
+
+from __future__ import annotations
+
+import pytest
+
+from gitapply.cluster.local import LocalCluster
+from gitapply.cluster.snapshot import read_live
+from gitapply.errors import SourceError
+from gitapply.model import ObjectKey
+from gitapply.ops.prepare import Request, app_name
+
+
+def configmap(name, app=None):
+    labels = {"gitapply.io/app": app} if app else {}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default",
+                                                                 "labels": labels}}
+
+
+def key(name):
+    return ObjectKey("", "v1", "ConfigMap", "default", name)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    cluster = LocalCluster(tmp_path / "db")
+    cluster.create(configmap("ours", "shop"))
+    cluster.create(configmap("adopted"))
+    for index in range(30):
+        cluster.create(configmap(f"other-{index}", "elsewhere"))
+    return cluster
+
+
+def test_the_apps_objects_come_from_one_list_and_strays_from_single_reads(cluster):
+    cluster.requests = 0
+    live = read_live(cluster, [key("ours"), key("adopted"), key("absent")], owner_selector="gitapply.io/app=shop")
+    assert set(live) == {key("ours"), key("adopted")}
+    assert cluster.requests == 1 + 2, "one LIST of the app's objects, then one GET per object not found"
+
+
+def test_many_strays_are_read_with_one_list_of_the_kind(cluster):
+    wanted = [key(f"other-{index}") for index in range(30)]
+    cluster.requests = 0
+    live = read_live(cluster, wanted, owner_selector="gitapply.io/app=shop", get_limit=16)
+    assert set(wanted) <= set(live) and key("ours") in live, "the app's own objects come too (for prune)"
+    assert cluster.requests == 2
+
+
+def test_an_app_name_must_be_a_label_value():
+    assert app_name(Request(path="/srv/ops.git")) == "ops"
+    with pytest.raises(SourceError, match="cannot be a label value"):
+        app_name(Request(path="/srv/my apps"))
