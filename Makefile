@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m compileall -q gitapply
 	touch $(STAMP)
 
 # Fast tests that need no cluster run first, so a broken engine fails in seconds; the package is type-checked.

@@ -3,7 +3,7 @@ what is done to it (``Action``) and how it is patched (``PatchType``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -38,10 +38,13 @@ class ObjectKey:
     @classmethod
     def of(cls, obj: dict[str, Any], namespace: str = "") -> "ObjectKey":
         """The key of an object dict; ``namespace`` fills in when the object has none."""
-        api_version = obj.get("apiVersion", "")
-        group, _, version = api_version.rpartition("/")
-        metadata = obj.get("metadata") or {}
-        return cls(group, version, obj.get("kind", ""), metadata.get("namespace") or namespace, metadata.get("name", ""))
+        api_version = obj.get("apiVersion")
+        group, _, version = (api_version if isinstance(api_version, str) else "").rpartition("/")
+        metadata = obj.get("metadata")
+        if not isinstance(metadata, dict):  # malformed input is reported by validation, not here
+            metadata = {}
+        return cls(group, version, _text(obj.get("kind")), _text(metadata.get("namespace")) or namespace,
+                   _text(metadata.get("name")))
 
     @property
     def api_version(self) -> str:
@@ -54,6 +57,10 @@ class ObjectKey:
             parts.append(self.namespace)
         parts.append(self.name)
         return "/".join(parts)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +81,11 @@ class Manifest:
 
     obj: dict[str, Any]
     origin: Origin
+    key: ObjectKey = field(init=False, compare=False)
 
-    @property
-    def key(self) -> ObjectKey:
-        return ObjectKey.of(self.obj)
+    def __post_init__(self) -> None:
+        # computed once: planning asks every manifest for its key many times
+        object.__setattr__(self, "key", ObjectKey.of(self.obj))
 
 
 @dataclass(frozen=True, slots=True)

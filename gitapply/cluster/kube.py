@@ -11,7 +11,6 @@ failures (timeouts, connection resets, 429, 5xx) are retried with exponential ba
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -193,17 +192,21 @@ class KubeCluster:
             return self._schema
 
     def _openapi_document(self) -> dict[str, Any]:
-        server = hashlib.sha256(self._server.encode()).hexdigest()[:12]
-        path = cache_root() / "openapi" / f"{server}-{self.server_version()}.json"
+        """The built-in kinds' definitions of ``/openapi/v2``, cached per server version.
+
+        Only built-in definitions give patch metadata (custom resources get JSON merge patch), and they are
+        the same on every server of one version, so the cache is keyed by version alone and keeps just
+        them, without descriptions: a tenth of the size, read in a few milliseconds."""
+        path = cache_root() / "openapi" / f"builtin-{self.server_version()}.json"
         if path.is_file():
             try:
                 return json.loads(path.read_bytes())
             except ValueError:
                 path.unlink(missing_ok=True)
-        document = self.request("GET", "/openapi/v2")
+        document = _builtin_definitions(self.request("GET", "/openapi/v2"))
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
-        partial.write_text(json.dumps(document))
+        partial.write_text(json.dumps(document, separators=(",", ":")))
         partial.replace(path)
         return document
 
@@ -265,6 +268,20 @@ class KubeCluster:
             self.request("DELETE", resource.path(key.namespace, key.name), subject=str(key), body=options)
         except NotFoundError:
             return
+
+
+def _builtin_definitions(document: dict[str, Any]) -> dict[str, Any]:
+    definitions = document.get("definitions") or {}
+    return {"definitions": {name: _without_descriptions(schema) for name, schema in definitions.items()
+                            if name.startswith(_BUILTIN_DEFINITION_PREFIXES)}}
+
+
+def _without_descriptions(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_descriptions(v) for k, v in value.items() if k != "description"}
+    if isinstance(value, list):
+        return [_without_descriptions(item) for item in value]
+    return value
 
 
 def _load_configuration(configuration: Any, kubeconfig: str | None, context: str | None) -> str:
