@@ -30,3 +30,13 @@ def live(control_plane: Any, namespace: str, what: str) -> dict[str, Any] | None
     """The live object (``deployment/web``) as JSON, None when it does not exist."""
     result = control_plane.kubectl("get", what, "-n", namespace, "-o", "json", check=False)
     return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def deployment_yaml(*, replicas: int = 2, image: str = "nginx:1.19", metadata_extra: str = "",
+                    container_extra: str = "") -> str:
+    """A Deployment ``web`` (selector and pod label ``app: web``) as a manifest file's text; the extras are
+    indented YAML lines added to its metadata and to its container."""
+    return ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n" + metadata_extra
+            + f"spec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: web}}\n  template:\n"
+            + "    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n"
+            + f"        image: {image}\n" + container_extra)

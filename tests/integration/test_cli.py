@@ -12,25 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.cli_helpers import gitapply, live, write
+from tests.integration.cli_helpers import deployment_yaml, gitapply, live, write
 
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.19
-"""
+DEPLOYMENT = deployment_yaml()
 CONFIGMAP = """\
 apiVersion: v1
 kind: ConfigMap

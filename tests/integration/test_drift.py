@@ -8,26 +8,9 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from tests.integration.cli_helpers import gitapply, live, write
+from tests.integration.cli_helpers import deployment_yaml, gitapply, live, write
 
-WEB = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  annotations: {organization: sales}
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.19
-"""
+WEB = deployment_yaml(metadata_extra="  annotations: {organization: sales}\n")
 SETTINGS = """\
 apiVersion: v1
 kind: ConfigMap

@@ -15,27 +15,10 @@ from typing import Any, Callable
 
 from gitapply.cluster.local import LocalCluster
 from gitapply.model import ObjectKey, PatchType
-from tests.integration.cli_helpers import gitapply, write
+from tests.integration.cli_helpers import deployment_yaml, gitapply, write
 
-WEB = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.19
-        ports: [{containerPort: 80}]
-        env: [{name: MODE, value: blue}]
-"""
+WEB = deployment_yaml(container_extra="        ports: [{containerPort: 80}]\n"
+                                      "        env: [{name: MODE, value: blue}]\n")
 FILES = {
     "web.yaml": WEB,
     "settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {level: info, region: eu}\n",

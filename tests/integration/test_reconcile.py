@@ -8,25 +8,9 @@ import subprocess
 import sys
 import time
 
-from tests.integration.cli_helpers import live, write
+from tests.integration.cli_helpers import deployment_yaml, live, write
 
-WEB = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.19
-"""
+WEB = deployment_yaml(replicas=1)
 
 
 def image(control_plane, namespace) -> str | None:
