@@ -46,14 +46,9 @@ def apply_object(cluster: Cluster, desired: dict[str, Any], *, dry_run: bool = F
     """Create or patch one object (namespace already set); unchanged objects cost a read and no write."""
     key = ObjectKey.of(desired)
     node = cluster.patch_node(key.api_version, key.kind)
-    for attempt in range(CONFLICT_RETRIES + 1):
-        plan = plan_object(desired, cluster.get(key), node, overwrite=overwrite)
-        try:
-            return Applied(key, plan.action, write(cluster, plan, dry_run=dry_run))
-        except ConflictingWriteError:
-            if attempt == CONFLICT_RETRIES:
-                raise
-    raise AssertionError("unreachable")
+    change = plan_object(desired, cluster.get(key), node, overwrite=overwrite)
+    change, live = _write_retrying(cluster, change, dry_run=dry_run, marks=NO_BOOKKEEPING, overwrite=overwrite)
+    return Applied(key, change.action, live)
 
 
 def write(cluster: Cluster, change: Change, *, dry_run: bool = False) -> dict[str, Any] | None:
@@ -187,24 +182,26 @@ def _stages(plan: Plan) -> list[list[Change]]:
 
 def _attempt(cluster: Cluster, change: Change, dry_run: bool, marks: Bookkeeping) -> tuple[Change, Failure | None]:
     try:
-        for attempt in range(CONFLICT_RETRIES + 1):
-            try:
-                write(cluster, change, dry_run=dry_run)
-                return change, None
-            except ConflictingWriteError:
-                if attempt == CONFLICT_RETRIES or change.desired is None:
-                    raise
-                change = _replan(cluster, change, marks)
+        change, _ = _write_retrying(cluster, change, dry_run=dry_run, marks=marks)
     except GitapplyError as err:
         return change, Failure(change.key, change.action, str(err))
+    return change, None
+
+
+def _write_retrying(cluster: Cluster, change: Change, *, dry_run: bool, marks: Bookkeeping,
+                    overwrite: bool = True) -> tuple[Change, dict[str, Any] | None]:
+    """Write one change; when the object moved under us (HTTP 409), re-plan from a fresh read and try again,
+    a few times. Returns the change finally written and the server's answer."""
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            return change, write(cluster, change, dry_run=dry_run)
+        except ConflictingWriteError:
+            if attempt == CONFLICT_RETRIES or change.desired is None:
+                raise
+            node = cluster.patch_node(change.key.api_version, change.key.kind)
+            change = plan_object(change.desired, cluster.get(change.key), node, overwrite=overwrite,
+                                 bookkeeping=marks, origin=change.origin)
     raise AssertionError("unreachable")
-
-
-def _replan(cluster: Cluster, change: Change, marks: Bookkeeping) -> Change:
-    """The same change recomputed against a fresh read (the object moved under us)."""
-    assert change.desired is not None
-    node = cluster.patch_node(change.key.api_version, change.key.kind)
-    return plan_object(change.desired, cluster.get(change.key), node, bookkeeping=marks, origin=change.origin)
 
 
 def _wait_established(cluster: Cluster, crds: list[Change], timeout: float = 60.0) -> None:
