@@ -78,13 +78,15 @@ def plan_object(
         else:
             original = _without_rules(last_applied(live), desired, left_alone, keep_when_removed)
             basis = original
-        patch = three_way_patch(original, modified, live, node, overwrite=overwrite)
-        changed = _predict(live, patch, node, basis) != live
+        kubectls = three_way_patch(original, modified, live, node, overwrite=overwrite)
+        predicted = _predict(live, kubectls, node, basis)
+        changed = predicted != live
         # the commit annotation names the commit an object last changed in: an object git left as it was
         # keeps its own and costs no write (only a missing app label is added)
         marks = bookkeeping if changed else Bookkeeping(bookkeeping.labels, {})
-        patch = _patch_bookkeeping(patch if changed else {}, live, marks)
-        predicted = _predict(live, patch, node, basis)
+        patch = _patch_bookkeeping(kubectls if changed else {}, live, marks)
+        if patch is not kubectls:  # bookkeeping was added: predict again, with it
+            predicted = _predict(live, patch, node, basis)
     except (MergeError, ValueError) as err:
         raise PlanError(f"{key}: {err}") from err
     if not patch or predicted == live:
