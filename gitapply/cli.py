@@ -45,7 +45,7 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-_LOCAL: dict[str, str | None] = {"path": None}
+_LOCAL: dict[str, str | None] = {"path": None, "field_manager": None}
 
 
 @app.callback()
@@ -53,9 +53,13 @@ def _options(version: bool = typer.Option(False, "--version", callback=_version,
                                           help="Print gitapply's version and exit."),
              local: Optional[str] = typer.Option(None, "--local", envvar="GITAPPLY_LOCAL",
                                                  help="Use the embedded local cluster kept in this file "
-                                                      "instead of a kubeconfig (demo, offline use).")) -> None:
+                                                      "instead of a kubeconfig (demo, offline use)."),
+             field_manager: Optional[str] = typer.Option(None, "--field-manager", envvar="GITAPPLY_FIELD_MANAGER",
+                                                         help="The name gitapply's writes are recorded under in "
+                                                              "managedFields (default: gitapply).")) -> None:
     """GitOps apply/diff engine for Kubernetes."""
     _LOCAL["path"] = local
+    _LOCAL["field_manager"] = field_manager
 
 
 def _request(path: str, rev: Optional[str], subdir: Optional[str], namespace: str, selector: str, app_name: str,
@@ -74,9 +78,11 @@ def _cluster(kubeconfig: Optional[str], context: Optional[str]) -> Any:
         from .cluster.local import LocalCluster
 
         return LocalCluster(_LOCAL["path"])
+    from .cluster.base import DEFAULT_FIELD_MANAGER
     from .cluster.kube import KubeCluster
 
-    return KubeCluster(kubeconfig=kubeconfig, context=context)
+    return KubeCluster(kubeconfig=kubeconfig, context=context,
+                       field_manager=_LOCAL["field_manager"] or DEFAULT_FIELD_MANAGER)
 
 
 def _fail(err: Exception, code: int) -> None:

@@ -15,6 +15,9 @@ from typing import Any, Protocol
 from ..merge import Node
 from ..model import ObjectKey, PatchType
 
+# The name under which gitapply's writes are recorded in ``metadata.managedFields``.
+DEFAULT_FIELD_MANAGER = "gitapply"
+
 
 class Propagation(StrEnum):
     """What happens to an object's dependents when it is deleted."""

@@ -24,6 +24,7 @@ import kubernetes.config
 import urllib3
 import urllib3.exceptions
 
+from .. import __version__
 from ..errors import (
     ClusterError,
     ConflictingWriteError,
@@ -34,7 +35,7 @@ from ..errors import (
 )
 from ..merge import Node, Schema
 from ..model import ObjectKey, PatchType
-from .base import Propagation, Resource
+from .base import DEFAULT_FIELD_MANAGER, Propagation, Resource
 
 _TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 _BUILTIN_DEFINITION_PREFIXES = (
@@ -62,6 +63,7 @@ class KubeCluster:
         retries: int = 5,
         pool_size: int = 16,
         timeout: float = 30.0,
+        field_manager: str = DEFAULT_FIELD_MANAGER,
     ) -> None:
         configuration = kubernetes.client.Configuration()
         self._namespace = _load_configuration(configuration, kubeconfig, context)
@@ -70,6 +72,8 @@ class KubeCluster:
         self._server = configuration.host
         self._retries = retries
         self._timeout = timeout
+        self.field_manager = field_manager
+        self._user_agent = f"gitapply/{__version__}"
         self._lock = threading.Lock()
         self._discovery_lock = threading.RLock()
         self._resources: dict[str, dict[str, Resource]] = {}
@@ -90,7 +94,7 @@ class KubeCluster:
         content_type: str = "application/json",
     ) -> Any:
         """One API request with retries for transient failures; the decoded JSON response."""
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "User-Agent": self._user_agent}
         if body is not None:
             headers["Content-Type"] = content_type
         delay = 0.2
@@ -245,7 +249,7 @@ class KubeCluster:
         key = ObjectKey.of(obj)
         resource = self.resource(key.api_version, key.kind)
         created = self.request("POST", resource.path(key.namespace), subject=str(key), body=obj,
-                               query=_dry_run(dry_run))
+                               query=self._write_query(dry_run))
         return _typed(created, key.api_version, key.kind)
 
     def patch(
@@ -253,8 +257,13 @@ class KubeCluster:
     ) -> dict[str, Any]:
         resource = self.resource(key.api_version, key.kind)
         patched = self.request("PATCH", resource.path(key.namespace, key.name), subject=str(key), body=patch,
-                               content_type=str(patch_type), query=_dry_run(dry_run))
+                               content_type=str(patch_type), query=self._write_query(dry_run))
         return _typed(patched, key.api_version, key.kind)
+
+    def _write_query(self, dry_run: bool) -> list[tuple[str, str]]:
+        """Every create and patch names its field manager, so that ``metadata.managedFields`` says which
+        fields gitapply set (without one the server records the User-Agent's product)."""
+        return [("fieldManager", self.field_manager), *_dry_run(dry_run)]
 
     def delete(
         self, key: ObjectKey, *, propagation: Propagation = Propagation.BACKGROUND, dry_run: bool = False
