@@ -12,7 +12,9 @@ A differing field is:
 - **pending** when git differs from the last applied configuration (git changed and was not applied yet);
 - **drift** when the live value differs from the last applied one for a field gitapply manages (it is in the
   last applied configuration), whoever changed it; ``changed_by`` names the manager that set the live value
-  when that is not the apply lineage (a ``kubectl scale`` leaves no trace: then it is None, "unknown");
+  when that is not the apply lineage (a ``kubectl scale`` leaves no trace: then it is None, "unknown"). Also
+  when git differs from a record that another manager rewrote (``kubectl edit`` updates the record with its
+  change) and that manager set the live value;
 - **unmanaged** when it is in neither git nor the record and another manager set it (``kubectl edit``,
   ``kubectl label``…), with ``changed_by``. Not reported: fields owned by the apply lineage (gitapply,
   ``kubectl apply``: the server defaulted them in that write), fields owned by no manager (set by the server
@@ -38,7 +40,7 @@ from typing import Any, Callable, Iterable, Mapping
 from ..merge import Node
 from ..merge.directives import go_str
 from ..model import Manifest, ObjectKey, Origin
-from .lastapplied import last_applied
+from .lastapplied import LAST_APPLIED, last_applied
 from .normalize import by_type, defaulted, normalised
 from .ownership import Author, FieldPath, Ownership, ownership, owners
 from .rules import FieldManagers, FieldRules, Owned
@@ -242,6 +244,7 @@ def _same(wanted: Any, have: Any) -> bool:
 
 
 _ABSENT = object()
+_RECORD: FieldPath = ("metadata", "annotations", LAST_APPLIED)
 
 
 def _prepared(obj: dict[str, Any] | None, node: Node | None) -> Leaves:
@@ -262,9 +265,14 @@ def classify_fields(desired: dict[str, Any], live: dict[str, Any], node: Node | 
     record = ownership(live)
     git, was, now = _prepared(desired, node), _prepared(last_applied(live), node), _prepared(live, node)
     found: list[FieldDrift] = []
+    rewritten = record is not None and _author(record, _RECORD, live, managers) is not None
     for path in git.keys() | was.keys():
         if not _equal(git.get(path, _ABSENT), was.get(path, _ABSENT)):
-            found.append(_field(path, FieldState.PENDING, git, was, now))
+            # ``kubectl edit`` rewrites the last-applied record with its change: git then differs from the
+            # record, but the cluster moved, not git
+            author = _author(record, path, live, managers) if rewritten and record is not None else None
+            state = FieldState.DRIFT if author is not None else FieldState.PENDING
+            found.append(_field(path, state, git, was, now, author))
     for path, value in was.items():
         if not _same(value, now.get(path, _ABSENT)):
             author = _author(record, path, live, managers) if record is not None else None

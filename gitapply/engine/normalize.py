@@ -37,7 +37,7 @@ def by_type(obj: Any, node: Node | None) -> Any:
         if child is None:
             continue
         if child.name == QUANTITY:
-            new = canonical(value)
+            new = canonical(value, in_resource_list=node.is_map)
         elif type(value) is dict:
             new = by_type(value, child)
         elif type(value) is list:

@@ -6,8 +6,9 @@ was already canonical (then it keeps the text, sign included). The rules, as api
 
 - a quantity is a signed decimal number and a suffix: binary (``Ki`` … ``Ei``), decimal SI (``n u m`` ``""``
   ``k M G T P E``) or a decimal exponent (``e3``, ``E-2``); the suffix fixes the *format* kept on output;
-- values are exact; a non-zero value finer than a nano unit is rounded up to ``1n``; values are capped at
-  2^63-1;
+- values are exact; a non-zero value finer than a nano unit is rounded up to ``1n``; in a resource list
+  (container ``requests`` and ``limits``, a quota's ``hard``, a LimitRange's bounds: maps of quantities)
+  the server's defaulting rounds finer than a milli unit up to ``1m`` (``100u`` → ``1m``, ``0.0015`` → ``2m``);
 - canonical decimal form: the smallest integer mantissa with an exponent that is a multiple of 3
   (``1500m``, ``2``, ``1k``, ``100M``, ``1e3``); canonical binary form: the largest power of 1024 that leaves
   an integer mantissa (``1024Mi`` → ``1Gi``); a binary quantity below 1024 in magnitude or not a whole
@@ -32,25 +33,27 @@ _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "
 _DECIMAL_SUFFIX = {exponent: suffix for suffix, exponent in _DECIMAL.items()}
 _BINARY_SUFFIX = {exponent // 10: suffix for suffix, exponent in _BINARY.items()}
 _EXPONENT = re.compile(r"^[eE](?P<exp>[+-]?[0-9]+)$")
-_MAX = Fraction(2**63 - 1)
 _INT64 = 2**63 - 1
 _NANO = Fraction(1, 10**9)
+_MILLI = Fraction(1, 1000)
 
 BINARY_SI, DECIMAL_SI, DECIMAL_EXPONENT = "BinarySI", "DecimalSI", "DecimalExponent"
 
 
-def canonical(value: Any) -> Any:
-    """``value`` (text, or a JSON number) as the server stores it; anything that is not a quantity as is."""
+def canonical(value: Any, *, in_resource_list: bool = False) -> Any:
+    """``value`` (text, or a JSON number) as the server stores it; anything that is not a quantity as is.
+    ``in_resource_list``: the quantity is a value of a resource list, rounded up to milli units."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return value
     text = value if isinstance(value, str) else _json_number(value)
     parsed = _parse(text.strip())
     if parsed is None:
         return value
-    kept = _verbatim(text.strip(), parsed)
+    finest = _MILLI if in_resource_list else _NANO
+    kept = _verbatim(text.strip(), parsed, finest)
     if kept is not None:
         return kept
-    return _format(*_exact(parsed))
+    return _format(*_exact(parsed, finest))
 
 
 def _json_number(number: int | float) -> str:
@@ -80,17 +83,18 @@ def _parse(text: str) -> _Parsed | None:
         if found is None:
             return None
         base, exponent, form = 10, int(found["exp"]), DECIMAL_EXPONENT
-    return _Parsed(match["sign"] != "-", match["num"], match["denom"] or "", base, exponent, form)
+    num = match["num"].lstrip("0") or "0"  # leading zeros are dropped, but the text is kept as sent ("01")
+    return _Parsed(match["sign"] != "-", num, match["denom"] or "", base, exponent, form)
 
 
-def _verbatim(text: str, parsed: _Parsed) -> str | None:
+def _verbatim(text: str, parsed: _Parsed, finest: Fraction) -> str | None:
     """The text itself when the server's fast path keeps it (see the module's rules), else None."""
     digits = parsed.num + parsed.denom
     if parsed.base == 10:
         if 18 - len(digits) < 0:
             return None
         scale = parsed.exponent - len(parsed.denom)
-        if scale < -9 or int(digits) > _INT64:
+        if scale < (-3 if finest == _MILLI else -9) or int(digits) > _INT64:
             return None
         canonical_already = scale % 3 == 0 and not digits.endswith("000") and digits[0] != "0"
         return text if canonical_already else None
@@ -102,14 +106,13 @@ def _verbatim(text: str, parsed: _Parsed) -> str | None:
     return text if value & 0x07 != 0 else None
 
 
-def _exact(parsed: _Parsed) -> tuple[Fraction, str]:
-    """The exact value after the server's rounding and cap, and the format it is written in."""
+def _exact(parsed: _Parsed, finest: Fraction) -> tuple[Fraction, str]:
+    """The exact value after the server's rounding, and the format it is written in."""
     amount = Fraction(int(parsed.num + parsed.denom or "0"), 10 ** len(parsed.denom))
     amount *= Fraction(parsed.base) ** parsed.exponent
     form = parsed.form
     if amount:
-        amount = Fraction(math.ceil(amount / _NANO)) * _NANO  # rounded up to 1n, away from zero
-    amount = min(amount, _MAX)
+        amount = Fraction(math.ceil(amount / finest)) * finest  # rounded up, away from zero
     if form == BINARY_SI and 0 < amount < 1:
         form = DECIMAL_SI
     return (amount if parsed.positive else -amount), form

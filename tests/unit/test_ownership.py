@@ -202,3 +202,29 @@ def test_healing_removes_what_another_manager_added_and_nothing_else():
     container = healed["spec"]["template"]["spec"]["containers"][0]
     assert not container.get("env") and container["imagePullPolicy"] == "IfNotPresent"
     assert healed["metadata"]["labels"] == {"app": "web"}
+
+
+def test_an_edit_that_rewrote_the_record_is_drift_by_the_editor_not_pending():
+    desired = web()
+    live = applied(desired)
+    edited = copy.deepcopy(live)
+    edited["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.21"
+    edited_record = copy.deepcopy(desired)
+    edited_record["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.21"
+    edited["metadata"]["annotations"] = annotated(edited_record)["metadata"]["annotations"]  # as kubectl edit does
+    found = fields(desired, written(live, edited, Author("kubectl-edit")))
+    item = found[("spec.template.spec.containers[name=web].image", FieldState.DRIFT)]
+    assert item.changed_by.manager == "kubectl-edit" and len(found) == 1
+
+
+def test_a_commit_not_applied_yet_is_pending_even_after_an_edit_elsewhere():
+    desired = web(image="nginx:1.22")
+    live = applied(web())
+    edited = copy.deepcopy(live)
+    edited["spec"]["replicas"] = 4
+    record = copy.deepcopy(web())
+    record["spec"]["replicas"] = 4
+    edited["metadata"]["annotations"] = annotated(record)["metadata"]["annotations"]
+    found = fields(desired, written(live, edited, Author("kubectl-edit")))
+    assert set(found) == {("spec.template.spec.containers[name=web].image", FieldState.PENDING),
+                          ("spec.replicas", FieldState.DRIFT)}

@@ -6,7 +6,8 @@ import pytest
 
 from gitapply.engine.quantity import canonical
 
-# input → what the server stores (decimal, binary and exponent forms; verbatim text; rounding; the cap)
+# input → what the server stores in a resource list (decimal, binary and exponent forms; verbatim text;
+# rounding up to milli units), as measured on v1.20.2
 STORED = [
     ("0.5", "500m"),
     (0.5, "500m"),
@@ -26,9 +27,16 @@ STORED = [
     ("1.5", "1500m"),
     (1.5, "1500m"),
     (2.0, "2"),
-    ("0.0001", "100u"),
-    ("0.1n", "1n"),
-    ("01", "1"),
+    ("0.0001", "1m"),
+    ("0.1n", "1m"),
+    ("1500u", "2m"),
+    ("1e-4", "1e-3"),
+    ("0.3333333333", "334m"),
+    ("1.5Ki", "1536"),
+    ("9223372036854775807000", "9223372036854775807k"),
+    ("01", "01"),
+    ("010m", "010m"),
+    ("00.5", "500m"),
     ("0", "0"),
     ("0m", "0"),
     ("1Ki", "1Ki"),
@@ -36,13 +44,22 @@ STORED = [
     ("0.5Ki", "512"),
     ("1536Mi", "1536Mi"),
     ("2048Ki", "2Mi"),
-    ("12345678901234567890", "9223372036854775807"),
+    ("12345678901234567890", "12345678901234567890"),
     (" 250m", "250m"),
 ]
 
 
+# outside resource lists (an emptyDir's sizeLimit) the server rounds only to nano units
+STORED_PLAIN = [("100u", "100u"), ("0.1n", "1n"), ("0.0015", "1500u"), ("0.5", "500m"), ("1024Mi", "1Gi")]
+
+
 @pytest.mark.parametrize(("written", "stored"), STORED, ids=[repr(w) for w, _ in STORED])
-def test_a_quantity_is_written_as_the_server_stores_it(written, stored):
+def test_a_quantity_in_a_resource_list_is_written_as_the_server_stores_it(written, stored):
+    assert canonical(written, in_resource_list=True) == stored
+
+
+@pytest.mark.parametrize(("written", "stored"), STORED_PLAIN, ids=[repr(w) for w, _ in STORED_PLAIN])
+def test_a_quantity_elsewhere_is_rounded_to_nano_units_only(written, stored):
     assert canonical(written) == stored
 
 
@@ -53,4 +70,5 @@ def test_what_is_not_a_quantity_is_left_as_it_is(value):
 
 def test_canonical_text_is_a_fixed_point():
     for written, stored in STORED:
-        assert canonical(stored) == stored, written
+        assert canonical(stored, in_resource_list=True) == stored, written
+    assert canonical("01") != canonical("1"), "text the server keeps is not rewritten"
