@@ -18,7 +18,7 @@ A differing field is:
 - **unmanaged** when it is in neither git nor the record and another manager set it (``kubectl edit``,
   ``kubectl label``…), with ``changed_by``. Not reported: fields owned by the apply lineage (gitapply,
   ``kubectl apply``: the server defaulted them in that write), fields owned by no manager (set by the server
-  itself), fields owned by a control-plane controller (``rules.field_managers``);
+  itself), fields owned by a control-plane controller (``rules.FieldManagers``);
 - **ignored** when a rule says so (status, server-managed metadata, fields owned by an HPA, ``.gitapply.yaml``
   ignore rules).
 

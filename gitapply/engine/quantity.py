@@ -22,6 +22,7 @@ was already canonical (then it keeps the text, sign included). The rules, as api
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from fractions import Fraction
@@ -45,7 +46,11 @@ def canonical(value: Any, *, in_resource_list: bool = False) -> Any:
     ``in_resource_list``: the quantity is a value of a resource list, rounded up to milli units."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return value
-    text = value if isinstance(value, str) else _json_number(value)
+    return _canonical(value if isinstance(value, str) else _json_number(value), in_resource_list, value)
+
+
+@functools.lru_cache(maxsize=4096)  # manifests repeat a few quantities thousands of times
+def _canonical(text: str, in_resource_list: bool, value: Any) -> Any:
     parsed = _parse(text.strip())
     if parsed is None:
         return value
