@@ -122,7 +122,7 @@ def _read_files(path: str, options: KustomizeOptions) -> _Read:
         manifests, problems = render(Path(path), os.path.normpath(path), options)
         return manifests, problems, settings
     if os.path.isfile(os.path.join(path, CHART_FILE)):
-        raise SourceError(os.path.join(path, CHART_FILE), f"{path} {helm_hint(path)}")
+        raise SourceError(os.path.join(path, CHART_FILE), helm_hint(path))
     manifests, problems = read_path(path)
     return manifests, problems, settings
 
@@ -142,7 +142,7 @@ def _read_commit(path: str, rev: str | None, subdir: str | None, cache_dir: str 
             manifests, problems = render(tree / where, where, options, private_root=tree)
         return revision, manifests, problems, settings
     if CHART_FILE in names:
-        raise SourceError(posixpath.join(where, CHART_FILE), f"{where or '.'} {helm_hint(where)}")
+        raise SourceError(posixpath.join(where, CHART_FILE), helm_hint(where))
     _, manifests, problems = git.read_commit(path, rev=revision, subdir=subdir, cache_dir=cache_dir, fetched=True)
     return revision, manifests, problems, settings
 

@@ -263,7 +263,7 @@ def is_manifest_file(name: str) -> bool:
 
 def helm_hint(directory: str) -> str:
     """What to do with a Helm chart, which gitapply does not render itself."""
-    return (f"is a Helm chart, which gitapply does not render; render it and pipe the objects in: `helm template "
+    return (f"a Helm chart, which gitapply does not render; render it and pipe the objects in: `helm template "
             f"NAME {directory or '.'} -f values.yaml | gitapply apply - --app NAME`")
 
 
@@ -272,10 +272,10 @@ def rendered_elsewhere(path: str) -> Problem | None:
     objects, and reading them as such would apply half of it. None for any other file."""
     directory, _, base = path.rpartition("/")
     if base in KUSTOMIZATION_FILES:
-        return Problem(Origin(path), f"{directory or '.'} is a Kustomize directory inside a directory read file by "
-                                     "file; give it as the path (gitapply renders it then), or move it out")
+        return Problem(Origin(path), "a kustomization inside a directory read file by file; give its directory as "
+                                     "the path (gitapply renders it then), or move it out")
     if base == CHART_FILE:
-        return Problem(Origin(path), f"{directory or '.'} {helm_hint(directory)}")
+        return Problem(Origin(path), helm_hint(directory))
     return None
 
 
