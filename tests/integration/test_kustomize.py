@@ -232,3 +232,14 @@ def test_a_helm_chart_is_refused_with_the_command_to_pipe_it(control_plane, name
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "helm template NAME" in result.stderr and "| gitapply apply - --app NAME" in result.stderr
     assert objects(control_plane, namespace) == {}
+
+
+def test_reconcile_renders_the_overlay_on_every_pass(repo, control_plane, namespace):
+    args = ("--path", "overlays/staging", "--app", "shop", "--inventory-namespace", namespace)
+    result = run("reconcile", str(repo), *args, "--passes", "2", "--interval", "0.2",
+                 kubeconfig=control_plane.kubeconfig)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pass 2 at" in result.stdout and "0 changed, ok" in result.stdout.splitlines()[-1]
+    assert image(control_plane, namespace, "deployment/staging-web") == "nginx:1.19"
+    refused = run("reconcile", "-", "--app", "x", "--passes", "1", kubeconfig=control_plane.kubeconfig)
+    assert refused.returncode == 2 and "standard input only once" in refused.stderr
