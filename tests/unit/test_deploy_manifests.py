@@ -58,8 +58,15 @@ def image_env() -> dict[str, str]:
 
 
 def test_dockerfile_builds_on_python_311_slim():
-    (base,) = arguments("FROM")
+    base = arguments("FROM")[-1]
     assert re.fullmatch(r"python:3\.11-slim(-\w+)?(@sha256:[0-9a-f]{64})?", base), base
+
+
+def test_dockerfile_takes_a_pinned_kustomize_from_its_official_image():
+    stages = dict(reversed(rest.split(" AS ")) for rest in arguments("FROM")[:-1])
+    assert re.fullmatch(r"registry\.k8s\.io/kustomize/kustomize:v5\.\d+\.\d+(@sha256:[0-9a-f]{64})?",
+                        stages["kustomize"]), stages
+    assert "--from=kustomize /app/kustomize /usr/local/bin/kustomize" in arguments("COPY")
 
 
 def test_dockerfile_runs_as_a_numeric_non_root_user():
@@ -141,6 +148,8 @@ def test_dockerignore_keeps_repository_noise_out_of_the_build(path):
 
 def test_every_path_the_dockerfile_copies_exists_and_is_in_the_build_context():
     for rest in arguments("COPY"):
+        if rest.startswith("--from="):
+            continue  # from another stage, not the build context
         words = [word for word in rest.split() if not word.startswith("--")]
         for source in words[:-1]:
             assert (ROOT / source).exists(), source
