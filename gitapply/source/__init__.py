@@ -34,7 +34,7 @@ from gitapply.errors import SourceError
 from gitapply.model import Manifest
 
 from .files import CHART_FILE, KUSTOMIZATION_FILES, helm_hint, parse, read_path
-from .kustomize import KustomizeOptions, kustomization_file, render, settings_command
+from .kustomize import Check, KustomizeOptions, kustomization_file, render, settings_command
 from .validate import Problem, apply_default_namespace, problems_error, validate
 
 SETTINGS_FILE = ".gitapply.yaml"
@@ -87,31 +87,34 @@ def read(
     ``schema_version`` picks the bundled Kubernetes definitions built-in kinds are checked against (nearest
     to e.g. ``"1.30"``; the newest when None).
     """
+    def check(manifests: list[Manifest]) -> list[Problem]:
+        return validate(manifests, schema_version)
+
     revision = None
     if path == STDIN:
-        manifests, problems, settings = _read_stdin(rev, subdir)
+        manifests, problems, settings = _read_stdin(rev, subdir, check)
     elif is_git_source(path, rev=rev, subdir=subdir):
-        revision, manifests, problems, settings = _read_commit(path, rev, subdir, cache_dir, kustomize)
+        revision, manifests, problems, settings = _read_commit(path, rev, subdir, cache_dir, kustomize, check)
     else:
-        manifests, problems, settings = _read_files(path, kustomize)
-    problems.extend(validate(manifests, schema_version))
+        manifests, problems, settings = _read_files(path, kustomize, check)
     problems.sort(key=lambda problem: problem.sort_key)
     return DesiredState(tuple(manifests), path, revision, tuple(problems), settings)
 
 
 _Read = tuple[list[Manifest], list[Problem], str | None]
+"""The objects, every problem with them (validation included), and the text of ``.gitapply.yaml``."""
 
 
-def _read_stdin(rev: str | None, subdir: str | None) -> _Read:
+def _read_stdin(rev: str | None, subdir: str | None, check: Check) -> _Read:
     if rev is not None or subdir is not None:
         raise SourceError(STDIN, "--rev and --path read a git repository; standard input is a YAML stream")
     manifests, problems = parse(sys.stdin.buffer.read(), STDIN_NAME)
     if not manifests and not problems:
         raise SourceError(STDIN_NAME, "holds no objects; an empty apply would prune everything the app owns")
-    return manifests, problems, None
+    return manifests, problems + check(manifests), None
 
 
-def _read_files(path: str, options: KustomizeOptions) -> _Read:
+def _read_files(path: str, options: KustomizeOptions, check: Check) -> _Read:
     settings = None
     settings_file = os.path.join(path, SETTINGS_FILE)
     if os.path.isdir(path) and os.path.isfile(settings_file):
@@ -119,16 +122,16 @@ def _read_files(path: str, options: KustomizeOptions) -> _Read:
             settings = handle.read()
     if os.path.isdir(path) and kustomization_file(path):
         options = _with_settings(options, settings, settings_file)
-        manifests, problems = render(Path(path), os.path.normpath(path), options)
+        manifests, problems = render(Path(path), os.path.normpath(path), options, check=check)
         return manifests, problems, settings
     if os.path.isfile(os.path.join(path, CHART_FILE)):
         raise SourceError(os.path.join(path, CHART_FILE), helm_hint(path))
     manifests, problems = read_path(path)
-    return manifests, problems, settings
+    return manifests, problems + check(manifests), settings
 
 
 def _read_commit(path: str, rev: str | None, subdir: str | None, cache_dir: str | None,
-                 options: KustomizeOptions) -> tuple[str, list[Manifest], list[Problem], str | None]:
+                 options: KustomizeOptions, check: Check) -> tuple[str, list[Manifest], list[Problem], str | None]:
     """A commit's objects: rendered from an export of the commit when the path is a kustomization."""
     from . import git
 
@@ -139,12 +142,12 @@ def _read_commit(path: str, rev: str | None, subdir: str | None, cache_dir: str 
         with tempfile.TemporaryDirectory(prefix="gitapply-export-") as private:
             tree = Path(private) / "tree"
             git.export_tree(path, revision, cache_dir, tree)
-            manifests, problems = render(tree / where, where, options, private_root=tree)
+            manifests, problems = render(tree / where, where, options, check=check, private_root=tree)
         return revision, manifests, problems, settings
     if CHART_FILE in names:
         raise SourceError(posixpath.join(where, CHART_FILE), helm_hint(where))
     _, manifests, problems = git.read_commit(path, rev=revision, subdir=subdir, cache_dir=cache_dir, fetched=True)
-    return revision, manifests, problems, settings
+    return revision, manifests, problems + check(manifests), settings
 
 
 def _with_settings(options: KustomizeOptions, settings: str | None, where: str) -> KustomizeOptions:

@@ -11,11 +11,13 @@ Rules:
 * Remote bases (a URL in ``resources``, ``bases`` or ``components``, in the kustomization or any local base it
   reaches) are refused unless ``allow_remote`` is set: they make a render depend on the network and on
   someone else's repository. The check reads the kustomization files before Kustomize runs.
-* Origins: the directory is rendered through a wrapper kustomization in a private temporary directory that asks
-  for ``buildMetadata: [originAnnotations]``, so each object names the file it came from (a generated object:
-  the kustomization that generated it). The annotation is removed before the object goes anywhere; the rendered
-  objects are otherwise exactly what the command prints for the directory itself. A kustomization that already
-  sets ``buildMetadata`` is rendered as it is, its origins being the kustomization.
+* The objects are exactly what the command prints for the directory; their origin is the kustomization
+  (``overlays/prod/kustomization.yaml (rendered):LINE``, the line in the rendered stream).
+* When the objects have problems, the directory is rendered again through a wrapper kustomization in a private
+  temporary directory that asks for ``buildMetadata: [originAnnotations]``, so each problem names the file its
+  object came from (a generated object: the kustomization that generated it). The annotation is removed again.
+  Not on every render: the wrapper's extra layer makes Kustomize two to three times slower. A kustomization
+  that sets ``buildMetadata`` itself is not wrapped.
 * Kustomize's complaint is shown with the kustomization's path (``SourceError``, exit 2); so is a render that
   yields no object, which would otherwise be an empty apply that prunes everything.
 """
@@ -28,7 +30,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,8 @@ from .validate import Problem
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
 RENDER_TIMEOUT_SECONDS = 300
 _REFERENCE_FIELDS = ("resources", "bases", "components")
+Check = Callable[[list[Manifest]], list[Problem]]
+"""Validation of rendered objects (``validate.validate`` with the schema version chosen)."""
 _HOST = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:\d+)?$")
 
 
@@ -84,11 +88,14 @@ def settings_command(settings: Any, where: str) -> str | None:
     return command
 
 
-def render(directory: Path, display: str, options: KustomizeOptions, *,
+def render(directory: Path, display: str, options: KustomizeOptions, *, check: Check = lambda manifests: [],
            private_root: Path | None = None) -> tuple[list[Manifest], list[Problem]]:
-    """The objects the kustomization in ``directory`` renders, with origins under ``display`` (the directory as
-    the user names it). Raises ``SourceError`` if Kustomize fails or renders nothing.
+    """The objects the kustomization in ``directory`` renders and their problems (parsing, and ``check``'s),
+    with origins under ``display`` (the directory as the user names it). Raises ``SourceError`` if Kustomize
+    fails or renders nothing.
 
+    Only when there are problems is it rendered again through the wrapper, so that each names its file: the
+    wrapper's extra layer costs Kustomize two to three times the render (``benchmarks/bench_kustomize.py``).
     ``private_root``: a temporary directory ``directory`` lies in (a commit's export), never shown; Kustomize's
     messages name the files under it relative to it."""
     name = kustomization_file(directory) or "kustomization.yaml"
@@ -96,24 +103,32 @@ def render(directory: Path, display: str, options: KustomizeOptions, *,
     if not options.allow_remote:
         refuse_remote(directory, display)
     argv = command_line(options)
-    wrapped = not _sets_build_metadata(directory / name)
-    with tempfile.TemporaryDirectory(prefix="gitapply-kustomize-") as private:
-        target = _wrapper(directory, Path(private)) if wrapped else directory
-        result = _run(argv, target, where)
-        if result.returncode != 0 and wrapped:
-            result = _run(argv, directory, where)  # so that the message names the user's files, not the wrapper
-        if result.returncode != 0:
-            raise SourceError(where, f"kustomize failed: {_message(result.stderr, private_root)}")
-        manifests, problems = parse(result.stdout, f"{where} (rendered)")
-        if wrapped:
-            manifests = [_with_origin(manifest, target, directory, display, where) for manifest in manifests]
+    manifests, problems = parse(_render(argv, directory, where, private_root), f"{where} (rendered)")
     if not manifests and not problems:
         raise SourceError(where, "renders no objects; an empty apply would prune everything the app owns. Add "
                                  "resources to the kustomization, or give another path")
-    return manifests, problems
+    problems += check(manifests)
+    if not problems or _sets_build_metadata(directory / name):
+        return manifests, problems
+    with tempfile.TemporaryDirectory(prefix="gitapply-kustomize-") as private:
+        wrapper = origin_wrapper(directory, Path(private))
+        try:
+            output = _render(argv, wrapper, where, private_root)
+        except SourceError:
+            return manifests, problems  # the problems found stand, named by the kustomization alone
+        found, trouble = parse(output, f"{where} (rendered)")
+        found = [_with_origin(manifest, wrapper, directory, display, where) for manifest in found]
+    return found, trouble + check(found)
 
 
-def _wrapper(directory: Path, private: Path) -> Path:
+def _render(argv: list[str], target: Path, where: str, private_root: Path | None) -> bytes:
+    result = _run(argv, target, where)
+    if result.returncode != 0:
+        raise SourceError(where, f"kustomize failed: {_message(result.stderr, private_root)}")
+    return result.stdout
+
+
+def origin_wrapper(directory: Path, private: Path) -> Path:
     """A kustomization in ``private`` that renders ``directory`` with origin annotations (Kustomize accepts
     only relative paths to other kustomizations)."""
     wrapper = private / "wrapper"

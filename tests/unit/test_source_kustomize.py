@@ -93,8 +93,16 @@ def test_an_overlay_is_rendered_with_the_file_each_object_came_from(overlay):
     assert by_kind["Deployment"].obj["metadata"]["name"] == "prod-web"
     assert by_kind["Deployment"].obj["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.21"
     assert by_kind["ConfigMap"].obj["metadata"]["name"].startswith("prod-env-")
+    rendered = by_kind["Deployment"].origin
+    assert rendered.path == f"{overlay / 'overlays' / 'prod' / 'kustomization.yaml'} (rendered)" and rendered.line
+
+
+def test_with_problems_each_object_names_the_file_it_came_from(overlay):
+    tree(overlay, {"base/deployment.yaml": DEPLOYMENT.replace("image:", "imagee:")})
+    state = read(str(overlay / "overlays" / "prod"))
+    by_kind = {m.obj["kind"]: m for m in state.manifests}
     assert by_kind["Deployment"].origin.path == str(overlay / "base" / "deployment.yaml")
-    assert by_kind["ConfigMap"].origin.path == str(overlay / "base" / "kustomization.yaml")
+    assert by_kind["ConfigMap"].origin.path == str(overlay / "base" / "kustomization.yaml"), "its generator"
     assert all(ORIGIN_ANNOTATION not in (m.obj["metadata"].get("annotations") or {}) for m in state.manifests)
     assert all("annotations" not in m.obj["metadata"] for m in state.manifests), "no empty map left behind"
 
@@ -200,7 +208,7 @@ def test_an_overlay_at_a_commit_is_rendered_from_that_commit_without_a_checkout(
         state = read(str(overlay), rev=rev, subdir="overlays/prod")
         assert state.problems == () and state.revision == (first if rev == "HEAD~1" else second)
         (deployment,) = [m for m in state.manifests if m.obj["kind"] == "Deployment"]
-        assert deployment.origin.path == "base/deployment.yaml", "origins are relative to the repository's top"
+        assert deployment.origin.path == "overlays/prod/kustomization.yaml (rendered)"
         return deployment.obj["spec"]["template"]["spec"]["containers"][0]["image"]
 
     assert image("HEAD~1") == "nginx:1.21" and image("HEAD") == "nginx:1.22"
@@ -213,6 +221,15 @@ def image_from_inside(directory: Path) -> str:
     state = read(str(directory), rev="HEAD")
     (deployment,) = [m for m in state.manifests if m.obj["kind"] == "Deployment"]
     return deployment.obj["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def test_a_problem_at_a_commit_names_the_file_relative_to_the_repository(overlay):
+    from tests.unit.test_source_git import commit, git
+
+    git(overlay, "init", "-q")
+    commit(overlay, {"base/deployment.yaml": DEPLOYMENT.replace("image:", "imagee:")})
+    (problem,) = read(str(overlay), rev="HEAD", subdir="overlays/prod").problems
+    assert problem.where.path == "base/deployment.yaml" and "imagee" in problem.message
 
 
 def test_a_kustomize_error_at_a_commit_names_repository_paths_only(overlay):
