@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +27,9 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench_cluster import newest_kubectl  # noqa: E402
 from benchmarks.data.fleet import fleet, namespaces  # noqa: E402
 from gitapply.cluster.kube import KubeCluster  # noqa: E402
-from gitapply.ops.apply import apply_all  # noqa: E402
+from gitapply.model import Action  # noqa: E402
+from gitapply.ops.apply import apply_all, confirm_patches  # noqa: E402
+from gitapply.ops.drift import check  # noqa: E402
 from gitapply.ops.prepare import Request, prepare  # noqa: E402
 from tests.harness.controlplane import ControlPlane  # noqa: E402
 
@@ -110,9 +113,20 @@ def main() -> None:
 
         counted = KubeCluster(kubeconfig=plane.kubeconfig)
         start = time.perf_counter()
-        plan = prepare(counted, Request(path=str(work / "git"), app="bench")).plan
-        print(f"in process: diff of {len(plan.changes)} objects made {counted.requests} requests "
-              f"in {time.perf_counter() - start:.2f} s")
+        prepared = prepare(counted, Request(path=str(work / "git"), app="bench"))
+        planned_at, read_requests = time.perf_counter(), counted.requests
+        plan = confirm_patches(counted, prepared.plan, prepared.nodes)
+        print(f"in process: diff of {len(plan.changes)} objects made {read_requests} requests "
+              f"in {planned_at - start:.2f} s; confirming its {prepared.plan.count(Action.PATCH)} predicted "
+              f"patches by dry-run: {counted.requests - read_requests} requests, "
+              f"{time.perf_counter() - planned_at:.2f} s ({plan.count(Action.PATCH)} confirmed)")
+        tracemalloc.start()
+        start = time.perf_counter()
+        drift = check(counted, Request(path=str(work / "git"), app="bench"))
+        seconds, (_, peak) = time.perf_counter() - start, tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(f"in process: drift with provenance of {len(drift.objects)} objects in {seconds:.2f} s, "
+              f"peak {peak / 2**20:.0f} MiB traced")
 
 
 if __name__ == "__main__":

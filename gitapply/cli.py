@@ -79,13 +79,14 @@ def _request(path: str, rev: Optional[str], subdir: Optional[str], namespace: st
 
 
 def _cluster(kubeconfig: Optional[str], context: Optional[str]) -> Any:
+    from .cluster.base import DEFAULT_FIELD_MANAGER
+
     if _LOCAL["path"]:
         if kubeconfig or context:
             _fail(ValueError("--local and --kubeconfig/--context name two clusters; give one"), 2)
         from .cluster.local import LocalCluster
 
-        return LocalCluster(_LOCAL["path"])
-    from .cluster.base import DEFAULT_FIELD_MANAGER
+        return LocalCluster(_LOCAL["path"], field_manager=_LOCAL["field_manager"] or DEFAULT_FIELD_MANAGER)
     from .cluster.kube import KubeCluster
 
     return KubeCluster(kubeconfig=kubeconfig, context=context,
@@ -107,7 +108,7 @@ def diff(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = 
          kustomize_command: Optional[str] = KustomizeCommand, allow_remote_bases: bool = RemoteBases) -> None:
     """Show what apply would change: the live objects against what they would become."""
     from .engine.plan import PruneGuardError
-    from .ops.apply import server_predictions
+    from .ops.apply import confirm_patches, server_predictions
     from .ops.prepare import prepare
     from .render.diff import unified
     from .render.report import json_report, summary
@@ -116,7 +117,9 @@ def diff(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = 
         request = _request(path, rev, subdir, namespace, selector, app_name, prune, True, inventory_namespace,
                            kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases)
         cluster = _cluster(kubeconfig, context)
-        plan = prepare(cluster, request).plan
+        prepared = prepare(cluster, request)
+        # a predicted patch is shown only when the server's dry-run agrees it changes something
+        plan = confirm_patches(cluster, prepared.plan, prepared.nodes)
         if server_dry_run:
             plan = server_predictions(cluster, plan)
     except PruneGuardError as err:

@@ -1,6 +1,9 @@
 """A fleet of desired objects for the cluster benchmarks: N objects of 10 kinds across 20 namespaces.
 
-Workloads have ``replicas: 0`` so the benchmark measures the API, not the node simulator.
+Workloads have ``replicas: 0`` so the benchmark measures the API, not the node simulator. Written as public
+projects write manifests: quantities in non-canonical forms (``"0.5"``, ``1024Mi``, ``2000m``), NetworkPolicy
+ports without their default protocol, zero values the server omits, so that a diff of the unchanged fleet
+shows whether gitapply reports differences the server would not make.
 """
 
 from __future__ import annotations
@@ -36,13 +39,17 @@ def _object(kind_index: int, name: str, namespace: str) -> dict[str, Any]:
                 "replicas": 0, "selector": {"matchLabels": labels}, "template": {
                     "metadata": {"labels": labels},
                     "spec": {"containers": [{"name": "app", "image": "nginx:1.19", "ports": [{"containerPort": 80}],
-                                             "env": [{"name": "NAME", "value": name}]}]}}}}
+                                             "env": [{"name": "NAME", "value": name}],
+                                             "resources": {"requests": {"cpu": "0.5", "memory": "1024Mi"},
+                                                           "limits": {"cpu": "2000m"}}}]}},
+                "minReadySeconds": 0}}
         case 7:
             return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta,
-                    "spec": {"podSelector": {"matchLabels": labels}, "policyTypes": ["Ingress"]}}
+                    "spec": {"podSelector": {"matchLabels": labels}, "policyTypes": ["Ingress"],
+                             "ingress": [{"ports": [{"port": 80}, {"port": 443}]}]}}
         case 8:
             return {"apiVersion": "v1", "kind": "LimitRange", "metadata": meta,
-                    "spec": {"limits": [{"type": "Container", "default": {"cpu": "200m"}}]}}
+                    "spec": {"limits": [{"type": "Container", "default": {"cpu": "0.2", "memory": "0.25Gi"}}]}}
         case _:
             return {"apiVersion": "policy/v1beta1", "kind": "PodDisruptionBudget", "metadata": meta,
                     "spec": {"minAvailable": 1, "selector": {"matchLabels": labels}}}

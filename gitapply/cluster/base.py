@@ -50,6 +50,9 @@ class Resource:
 class Cluster(Protocol):
     """Live state: discovery, reads, writes, server-side dry-run, patch metadata."""
 
+    field_manager: str
+    """The manager gitapply's writes are recorded under in ``metadata.managedFields``."""
+
     def server_version(self) -> str:
         """The server's git version, e.g. ``v1.20.2``."""
         ...

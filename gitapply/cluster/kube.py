@@ -45,6 +45,7 @@ _BUILTIN_DEFINITION_PREFIXES = (
     "io.k8s.apiextensions-apiserver.",
 )
 _PAGE_SIZE = 500
+Query = list[tuple[str, str]]  # spelled here: inside the class ``list`` is the method
 
 
 def cache_root() -> Path:
@@ -260,7 +261,7 @@ class KubeCluster:
                                content_type=str(patch_type), query=self._write_query(dry_run))
         return _typed(patched, key.api_version, key.kind)
 
-    def _write_query(self, dry_run: bool) -> list[tuple[str, str]]:
+    def _write_query(self, dry_run: bool) -> Query:
         """Every create and patch names its field manager, so that ``metadata.managedFields`` says which
         fields gitapply set (without one the server records the User-Agent's product)."""
         return [("fieldManager", self.field_manager), *_dry_run(dry_run)]

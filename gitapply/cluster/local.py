@@ -6,7 +6,9 @@ merge engine (strategic merge patch with the bundled schema for built-in kinds, 
 resources); server-side dry-run computes without storing; namespaced objects need their namespace; the
 immutable fields gitapply users meet most (workload selectors, a Job's template, a Service's clusterIP)
 are refused with 422 as the server refuses them; deleting a namespace deletes what is in it; a CRD makes
-its kind served. There are no controllers: a workload is stored as fully rolled out, and nothing keeps
+its kind served. Quantities are stored in canonical form and every write is recorded in ``managedFields``
+(the manager named at construction, operation ``Update``, the time, the fields it changed). There are no
+controllers: a workload is stored as fully rolled out, and nothing keeps
 revision history (``gitapply history`` needs a real cluster). Defaults the API server would add are not
 added, so a live object here is the applied configuration plus metadata.
 """
@@ -22,12 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..engine.normalize import secret_string_data
+from ..engine.normalize import SERVER_OWNED_METADATA, by_type, secret_string_data
+from ..engine.ownership import Author, record_update
 from ..errors import ConflictingWriteError, InvalidObjectError, NotFoundError, UnknownKindError
 from ..merge import MergeError, Node, Schema, apply_patch
 from ..merge.schema import nearest_bundled_version
 from ..model import ObjectKey, PatchType
-from .base import Propagation, Resource
+from .base import DEFAULT_FIELD_MANAGER, Propagation, Resource
 
 CLUSTER_SCOPED = frozenset({
     "Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
@@ -48,10 +51,12 @@ INSERT OR IGNORE INTO counter VALUES (1, 0);"""
 
 
 class LocalCluster:
-    """A cluster in a SQLite file (``path``), created on first use with the ``default`` namespace."""
+    """A cluster in a SQLite file (``path``), created on first use with the ``default`` namespace; writes
+    are recorded in ``managedFields`` under ``field_manager``, as the API server records them."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, field_manager: str = DEFAULT_FIELD_MANAGER) -> None:
         self.path = Path(path)
+        self.field_manager = field_manager
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
@@ -132,7 +137,7 @@ class LocalCluster:
             metadata.update(uid=str(uuid.uuid4()), creationTimestamp=_now())
             if "spec" in stored:
                 metadata["generation"] = 1
-            return self._store(key, _rolled_out(secret_string_data(stored)), dry_run)
+            return self._store(key, self._as_stored(None, stored), dry_run)
 
     def patch(self, key: ObjectKey, patch: dict[str, Any], patch_type: PatchType, *,
               dry_run: bool = False) -> dict[str, Any]:
@@ -151,7 +156,7 @@ class LocalCluster:
                                      if k in live["metadata"]}}
             if "spec" in result and result.get("spec") != live.get("spec"):
                 result["metadata"]["generation"] = live["metadata"].get("generation", 0) + 1
-            return self._store(key, _rolled_out(secret_string_data(result)), dry_run)
+            return self._store(key, self._as_stored(live, result), dry_run)
 
     def delete(self, key: ObjectKey, *, propagation: Propagation = Propagation.BACKGROUND,
                dry_run: bool = False) -> None:
@@ -163,6 +168,19 @@ class LocalCluster:
             if key.kind == "Namespace" and not key.group:
                 self._db.execute("DELETE FROM objects WHERE namespace=?", (key.name,))
 
+    def _as_stored(self, live: dict[str, Any] | None, written: dict[str, Any]) -> dict[str, Any]:
+        """What the server stores for a write: quantities canonical, ``stringData`` merged into ``data``,
+        status as the (absent) controllers would leave it, and the write recorded in ``managedFields``."""
+        key = ObjectKey.of(written)
+        node = self._schema.for_kind(key.api_version, key.kind)
+        stored = _rolled_out(secret_string_data(by_type(written, node)))
+        managed = (live or {}).get("metadata", {}).get("managedFields")
+        stored["metadata"]["managedFields"] = record_update(
+            managed, _owned_part(live) if live else None, _owned_part(stored), node, Author(self.field_manager, "Update", "", _now()))
+        if not stored["metadata"]["managedFields"]:
+            del stored["metadata"]["managedFields"]
+        return stored
+
     def _store(self, key: ObjectKey, obj: dict[str, Any], dry_run: bool) -> dict[str, Any]:
         self.requests += 1
         if dry_run:
@@ -172,6 +190,12 @@ class LocalCluster:
         self._db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?)",
                          (key.group, key.kind, key.namespace, key.name, json.dumps(obj)))
         return obj
+
+
+def _owned_part(obj: dict[str, Any]) -> dict[str, Any]:
+    """The part of an object managers can own: no status, no metadata the server keeps for itself."""
+    metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in SERVER_OWNED_METADATA}
+    return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": metadata}
 
 
 def _now() -> str:

@@ -1,21 +1,30 @@
 """Drift detection: for every object, which differences are pending in git and which were made in the cluster.
 
-Three configurations are compared, field by field (leaves; lists merged by key are compared item by item):
+Three configurations are compared, field by field (leaves; lists merged by key are compared item by item),
+after normalisation by type (resource quantities in canonical form, ``engine.normalize``):
 
 - **git** — the desired object at the revision checked;
 - **last applied** — what the last apply recorded on the live object (its last-applied annotation);
-- **live** — the object in the cluster.
+- **live** — the object in the cluster, with its ``managedFields``: who set each field (``engine.ownership``).
 
 A differing field is:
 
-- **pending** when git differs from the last applied configuration (someone changed git and has not
-  applied it);
+- **pending** when git differs from the last applied configuration (git changed and was not applied yet);
 - **drift** when the live value differs from the last applied one for a field gitapply manages (it is in the
-  last applied configuration): ``kubectl edit``, ``kubectl scale``, a replaced image;
-- **unmanaged** when it is in neither git nor the last applied configuration but was added in a place
-  users own (``resources``, ``env``, ``command``…, see ``USER_OWNED``) and is not a server default;
+  last applied configuration), whoever changed it; ``changed_by`` names the manager that set the live value
+  when that is not the apply lineage (a ``kubectl scale`` leaves no trace: then it is None, "unknown"). Also
+  when git differs from a record that another manager rewrote (``kubectl edit`` updates the record with its
+  change) and that manager set the live value;
+- **unmanaged** when it is in neither git nor the record and another manager set it (``kubectl edit``,
+  ``kubectl label``…), with ``changed_by``. Not reported: fields owned by the apply lineage (gitapply,
+  ``kubectl apply``: the server defaulted them in that write), fields owned by no manager (set by the server
+  itself), fields owned by a control-plane controller (``rules.field_managers``);
 - **ignored** when a rule says so (status, server-managed metadata, fields owned by an HPA, ``.gitapply.yaml``
   ignore rules).
+
+A zero value in the record that live lacks was omitted by the server, not removed (Go's ``omitempty``).
+Where the live object carries no ``managedFields`` (servers before 1.18), fields added out of band are
+reported only in the places users own (``USER_OWNED``), and the object says so (``provenance`` False).
 
 Objects are ``in-sync``, ``pending``, ``drifted`` (drift or unmanaged fields, possibly also pending),
 ``missing`` (in git, not in the cluster) or ``deleted`` (applied by gitapply, then deleted out of band).
@@ -23,6 +32,7 @@ Objects are ``in-sync``, ``pending``, ``drifted`` (drift or unmanaged fields, po
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Callable, Iterable, Mapping
@@ -30,9 +40,10 @@ from typing import Any, Callable, Iterable, Mapping
 from ..merge import Node
 from ..merge.directives import go_str
 from ..model import Manifest, ObjectKey, Origin
-from .lastapplied import last_applied
-from .normalize import defaulted, normalised
-from .rules import FieldRules, Owned
+from .lastapplied import LAST_APPLIED, last_applied
+from .normalize import by_type, defaulted, normalised
+from .ownership import Author, FieldPath, Ownership, ownership, owners
+from .rules import FieldManagers, FieldRules, Owned
 
 
 class FieldState(StrEnum):
@@ -61,16 +72,19 @@ class FieldDrift:
     last_applied: Any = None
     live: Any = None
     reason: str = ""
+    changed_by: Author | None = None
+    at: FieldPath = ()
 
 
 @dataclass(frozen=True, slots=True)
 class ObjectDrift:
-    """The drift of one object."""
+    """The drift of one object; ``provenance`` is False when the server recorded no field ownership."""
 
     key: ObjectKey
     state: ObjectState
     fields: tuple[FieldDrift, ...] = ()
     origin: Origin | None = None
+    provenance: bool = True
 
     def fields_in(self, state: FieldState) -> tuple[FieldDrift, ...]:
         return tuple(item for item in self.fields if item.state is state)
@@ -124,7 +138,7 @@ _SYSTEM_METADATA = {"uid", "resourceVersion", "generation", "creationTimestamp",
                     "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences", "finalizers"}
 _SYSTEM_PREFIXES = ("kubectl.kubernetes.io/", "deployment.kubernetes.io/", "gitapply.io/")
 
-Leaves = dict[str, Any]
+Leaves = dict[FieldPath, Any]
 
 
 def comparable(obj: dict[str, Any] | None) -> dict[str, Any]:
@@ -144,28 +158,45 @@ def comparable(obj: dict[str, Any] | None) -> dict[str, Any]:
     return result
 
 
-def leaves(obj: Any, node: Node | None, path: str = "") -> Leaves:
-    """Every leaf of an object by dotted path; items of lists merged by key are addressed by that key
-    (``containers[name=web].image``), with a leaf of their own for their presence; other lists are leaves
-    as a whole."""
+def leaves(obj: Any, node: Node | None, path: FieldPath = ()) -> Leaves:
+    """Every leaf of an object by path; items of lists merged by key are addressed by that key
+    (``("containers", ("name", "web"), "image")``), with a leaf of their own for their presence; other
+    lists are leaves as a whole."""
     found: Leaves = {}
     if type(obj) is dict:
         for key, value in obj.items():
-            child = f"{path}.{key}" if path else key
+            child = (*path, key)
             meta = node.field(key) if node is not None else None
             if type(value) is list and meta is not None and meta.strategy == "merge" and meta.merge_key \
                     and all(type(item) is dict and meta.merge_key in item for item in value):
                 for item in value:
-                    label = f"{child}[{meta.merge_key}={go_str(item[meta.merge_key])}]"
-                    found[label] = item[meta.merge_key]  # the item's presence; its key is in the path
-                    inner = leaves(item, meta.node, label)
-                    inner.pop(f"{label}.{meta.merge_key}", None)
+                    at = (*child, (meta.merge_key, item[meta.merge_key]))
+                    found[at] = item[meta.merge_key]  # the item's presence; its key is in the path
+                    inner = leaves(item, meta.node, at)
+                    inner.pop((*at, meta.merge_key), None)
                     found.update(inner)
             elif type(value) is dict and value:
                 found.update(leaves(value, meta.node if meta is not None else None, child))
             elif not (type(value) is dict and not value):
                 found[child] = value
     return found
+
+
+_PLAIN_KEY = re.compile(r"^[^.\[\]]+$")
+
+
+def path_text(path: FieldPath) -> str:
+    """``spec.template.spec.containers[name=web].image``; a key with dots in brackets
+    (``metadata.labels[app.kubernetes.io/name]``)."""
+    text = ""
+    for segment in path:
+        if isinstance(segment, tuple):
+            text += f"[{segment[0]}={go_str(segment[1])}]"
+        elif _PLAIN_KEY.match(segment):
+            text += f".{segment}" if text else segment
+        else:
+            text += f"[{segment}]"
+    return text
 
 
 def _generic(path: str) -> str:
@@ -189,14 +220,13 @@ def user_owned(path: str) -> bool:
                for place in USER_OWNED)
 
 
-def pointer_path(pointer: str) -> str:
-    """A JSON pointer as a dotted path prefix (``/spec/replicas`` → ``spec.replicas``)."""
-    tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
-    return ".".join(tokens)
+def pointer_path(pointer: str) -> FieldPath:
+    """A JSON pointer as a path prefix (``/spec/replicas`` → ``("spec", "replicas")``)."""
+    return tuple(t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:])
 
 
-def _under(path: str, prefix: str) -> bool:
-    return path == prefix or path.startswith(prefix + ".") or path.startswith(prefix + "[")
+def _under(path: FieldPath, prefix: FieldPath) -> bool:
+    return path[:len(prefix)] == prefix
 
 
 def _equal(one: Any, other: Any) -> bool:
@@ -204,38 +234,90 @@ def _equal(one: Any, other: Any) -> bool:
 
 
 def _same(wanted: Any, have: Any) -> bool:
-    """Live ``have`` matches recorded ``wanted``: equal, or a list the server filled defaults into."""
+    """Live ``have`` matches recorded ``wanted``: equal, a list the server filled defaults into, or a zero
+    value the server omitted."""
+    if have is _ABSENT:
+        return wanted is not None and not wanted and type(wanted) in (int, float, bool, str, dict, list)
     if type(wanted) is list and type(have) is list:
-        return len(wanted) == len(have) and all(defaulted(w, h, None) for w, h in zip(wanted, have))
+        return defaulted(wanted, have, None)
     return _equal(wanted, have)
 
 
 _ABSENT = object()
+_RECORD: FieldPath = ("metadata", "annotations", LAST_APPLIED)
+
+
+def _prepared(obj: dict[str, Any] | None, node: Node | None) -> Leaves:
+    return leaves(by_type(comparable(normalised(obj) if obj else obj), node), node)
+
+
+def _author(record: Ownership, path: FieldPath, live: dict[str, Any], managers: FieldManagers) -> Author | None:
+    """The latest manager outside the apply lineage that set the field; None: unknown (or the lineage)."""
+    foreign = [a for a in owners(record, path, live) if a.manager not in managers.lineage]
+    return max(foreign, key=lambda a: a.time) if foreign else None
 
 
 def classify_fields(desired: dict[str, Any], live: dict[str, Any], node: Node | None,
-                    left_alone: tuple[Owned, ...] = ()) -> tuple[FieldDrift, ...]:
+                    left_alone: tuple[Owned, ...] = (),
+                    managers: FieldManagers = FieldManagers()) -> tuple[FieldDrift, ...]:
     """Every differing field of one object that exists in git and in the cluster. A field can be both
     pending (git moved on) and drifted (the cluster moved away): both are reported."""
-    recorded = last_applied(live)
-    git, was, now = (leaves(comparable(normalised(obj) if obj else obj), node) for obj in (desired, recorded, live))
+    record = ownership(live)
+    git, was, now = _prepared(desired, node), _prepared(last_applied(live), node), _prepared(live, node)
     found: list[FieldDrift] = []
+    rewritten = record is not None and _author(record, _RECORD, live, managers) is not None
     for path in git.keys() | was.keys():
         if not _equal(git.get(path, _ABSENT), was.get(path, _ABSENT)):
-            found.append(FieldDrift(path, FieldState.PENDING, git.get(path), was.get(path), now.get(path)))
+            # ``kubectl edit`` rewrites the last-applied record with its change: git then differs from the
+            # record, but the cluster moved, not git
+            author = _author(record, path, live, managers) if rewritten and record is not None else None
+            state = FieldState.DRIFT if author is not None else FieldState.PENDING
+            found.append(_field(path, state, git, was, now, author))
     for path, value in was.items():
         if not _same(value, now.get(path, _ABSENT)):
-            found.append(FieldDrift(path, FieldState.DRIFT, git.get(path), value, now.get(path)))
-    added = ""
-    for path in sorted(now):
-        if path not in git and path not in was and user_owned(path) and not (added and _under(path, added)):
-            found.append(FieldDrift(path, FieldState.UNMANAGED, None, None, now[path]))
-            added = path  # an added list item is one addition, not one per field
+            author = _author(record, path, live, managers) if record is not None else None
+            found.append(_field(path, FieldState.DRIFT, git, was, now, author))
+    found += _added(git, was, now, live, record, managers)
+    return _with_rules(found, left_alone)
+
+
+def _field(path: FieldPath, state: FieldState, git: Leaves, was: Leaves, now: Leaves,
+           author: Author | None = None) -> FieldDrift:
+    return FieldDrift(path_text(path), state, git.get(path), was.get(path), now.get(path), changed_by=author, at=path)
+
+
+def _added(git: Leaves, was: Leaves, now: Leaves, live: dict[str, Any], record: Ownership | None,
+           managers: FieldManagers) -> list[FieldDrift]:
+    """Fields only live has that another manager set (an added list item is one addition, not one per
+    field); without a record, those in user-owned places."""
+    found: list[FieldDrift] = []
+    added: FieldPath | None = None
+    for text, path in sorted((path_text(path), path) for path in now if path not in git and path not in was):
+        if added is not None and _under(path, added):
+            continue
+        if record is None:
+            author = None
+            if not user_owned(text):
+                continue
+        else:
+            foreign = [a for a in owners(record, path, live) if a.manager not in managers.lineage
+                       and a.manager not in managers.system]
+            if not foreign:
+                continue
+            author = max(foreign, key=lambda a: a.time)
+        found.append(FieldDrift(text, FieldState.UNMANAGED, None, None, now[path], changed_by=author, at=path))
+        added = path
+    return found
+
+
+def _with_rules(found: list[FieldDrift], left_alone: tuple[Owned, ...]) -> tuple[FieldDrift, ...]:
+    """Fields a rule leaves alone become ignored, with the rule's reason (once per path)."""
     result: list[FieldDrift] = []
     for item in sorted(found, key=lambda item: (item.path, item.state)):
-        reason = next((owned.reason for owned in left_alone if _under(item.path, pointer_path(owned.pointer))), "")
+        reason = next((owned.reason for owned in left_alone if _under(item.at, pointer_path(owned.pointer))), "")
         if reason:
-            item = FieldDrift(item.path, FieldState.IGNORED, item.git, item.last_applied, item.live, reason)
+            item = FieldDrift(item.path, FieldState.IGNORED, item.git, item.last_applied, item.live, reason,
+                              item.changed_by, item.at)
             if result and result[-1].path == item.path and result[-1].state is FieldState.IGNORED:
                 continue
         result.append(item)
@@ -258,6 +340,7 @@ def classify(
     rules: FieldRules,
     *,
     app: str,
+    managers: FieldManagers = FieldManagers(),
     revision: str | None,
     inventory: Iterable[ObjectKey] = (),
     checked_at: float = 0.0,
@@ -272,6 +355,8 @@ def classify(
             state = ObjectState.DELETED if key in recorded else ObjectState.MISSING
             objects.append(ObjectDrift(key, state, (), manifest.origin))
             continue
-        fields = classify_fields(manifest.obj, current, nodes(key.api_version, key.kind), rules.left_alone(key))
-        objects.append(ObjectDrift(key, object_state(fields), fields, manifest.origin))
+        fields = classify_fields(manifest.obj, current, nodes(key.api_version, key.kind), rules.left_alone(key),
+                                 managers)
+        objects.append(ObjectDrift(key, object_state(fields), fields, manifest.origin,
+                                   provenance=ownership(current) is not None))
     return DriftReport(app, revision, checked_at, tuple(objects))

@@ -4,39 +4,21 @@
 (a ``resources.limits`` added by ``kubectl edit``): it does not know the field is foreign. Drift detection
 does (``engine.drift``, state ``unmanaged``), and ``apply --heal-unmanaged`` sends this patch with the
 apply's own: a ``null`` for each added field, or ``$patch: delete`` for a whole added item of a list merged
-by key (an env var). Only user-owned places are healed, never server defaults or controller fields.
+by key (an env var). Only fields drift attributes to another manager are healed (``engine.drift``), never
+server defaults or controller fields.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any, Callable, Iterable
 
 from ..merge import Node, apply_patch
 from ..merge.apply import merge_map
-from ..merge.directives import go_str
 from ..model import Action, PatchType, Plan
 from .drift import DriftReport, FieldDrift, FieldState
 from .lastapplied import last_applied
-
-_ITEM = re.compile(r"^(?P<field>[^\[]+)\[(?P<key>[^=\]]+)=(?P<value>[^\]]*)\]$")
-
-
-def _segments(path: str) -> list[str]:
-    """``a.b[name=x].c`` → ``["a", "b[name=x]", "c"]`` (dots inside ``[...]`` kept)."""
-    parts, current, depth = [], "", 0
-    for char in path:
-        if char == "." and depth == 0:
-            parts.append(current)
-            current = ""
-            continue
-        depth += char == "["
-        depth -= char == "]"
-        current += char
-    parts.append(current)
-    return parts
-
+from .ownership import FieldPath
 
 def heal_patch(fields: Iterable[FieldDrift], live: dict[str, Any], known: Iterable[dict[str, Any] | None],
                node: Node | None) -> dict[str, Any]:
@@ -47,29 +29,35 @@ def heal_patch(fields: Iterable[FieldDrift], live: dict[str, Any], known: Iterab
     patch: dict[str, Any] = {}
     sources = [obj for obj in known if obj]
     for item in fields:
-        if item.state is FieldState.UNMANAGED:
-            _remove(patch, _segments(item.path), live, sources)
+        if item.state is FieldState.UNMANAGED and item.at:
+            _remove(patch, item.at, live, sources)
     return patch
 
 
-def _remove(patch: dict[str, Any], segments: list[str], live: Any, known: list[Any]) -> None:
-    head, rest = segments[0], segments[1:]
-    match = _ITEM.match(head)
-    if match is None:
-        if not rest or all(not isinstance(obj, dict) or head not in obj for obj in known):
-            patch[head] = None  # the whole subtree is foreign: remove it at its root
-            return
-        child = patch.setdefault(head, {})
-        if isinstance(child, dict):
-            _remove(child, rest, _get(live, head), [_get(obj, head) for obj in known])
+def _remove(patch: dict[str, Any], path: FieldPath, live: Any, known: list[Any]) -> None:
+    head, rest = path[0], path[1:]
+    assert isinstance(head, str)
+    if rest and isinstance(rest[0], tuple):
+        _remove_item(patch, head, rest[0], rest[1:], live, known)
         return
-    field, key = match["field"], match["key"]
-    live_item = _find(_get(live, field), key, match["value"])
+    if not rest or all(not isinstance(obj, dict) or head not in obj for obj in known):
+        patch[head] = None  # the whole subtree is foreign: remove it at its root
+        return
+    child = patch.setdefault(head, {})
+    if isinstance(child, dict):
+        _remove(child, rest, _get(live, head), [_get(obj, head) for obj in known])
+
+
+def _remove_item(patch: dict[str, Any], field: str, selector: tuple[str, Any], rest: FieldPath, live: Any,
+                 known: list[Any]) -> None:
+    """Inside the item of list ``field`` that ``selector`` picks: delete it whole when git and the record
+    do not have it, else remove ``rest`` inside it."""
+    key, value = selector
+    live_item = _find(_get(live, field), key, value)
     if live_item is None:
         return
-    value = live_item[key]
     items = patch.setdefault(field, [])
-    known_items = [_find(_get(obj, field), key, match["value"]) for obj in known]
+    known_items = [_find(_get(obj, field), key, value) for obj in known]
     if all(found is None for found in known_items):
         doomed = {key: value, "$patch": "delete"}
         if doomed not in items:
@@ -87,10 +75,10 @@ def _get(obj: Any, key: str) -> Any:
     return obj.get(key) if isinstance(obj, dict) else None
 
 
-def _find(items: Any, key: str, text: str) -> dict[str, Any] | None:
+def _find(items: Any, key: str, value: Any) -> dict[str, Any] | None:
     if not isinstance(items, list):
         return None
-    return next((i for i in items if isinstance(i, dict) and key in i and go_str(i[key]) == text), None)
+    return next((i for i in items if isinstance(i, dict) and key in i and i[key] == value), None)
 
 
 def with_healing(plan: Plan, report: DriftReport, nodes: Callable[[str, str], Node | None]) -> Plan:

@@ -1,13 +1,80 @@
-"""Normalisers: one per known way the API server stores something other than what it was sent.
+"""Normalisers: the ways the API server stores something other than what it was sent, by type, not by place.
 
-The predicted object (the three-way patch applied locally) is normalised before it is compared with the live
-object, so that a quirk of the server never shows as a pending change. Each normaliser is pure and says why.
+- ``by_type`` walks an object with its schema node and writes every resource quantity in the server's
+  canonical form (``engine.quantity``). The object sent and the configurations compared are normalised, the
+  last-applied record is not (it stays byte for byte what kubectl writes).
+- ``without_omitted_zeros``: a zero value (``0``, ``false``, ``""``, ``{}``, ``[]``) that git and the record
+  both hold and the live object lacks was dropped by the server (Go's ``omitempty``): learned from the
+  server's own answer to the last write, for any field, instead of a list of such fields.
+- ``keep_defaults_in_lists``: items of lists replaced whole come back with defaults filled in.
+- ``secret_string_data`` and ``keep_server_owned``: write-only and server-owned fields.
+
+Each normaliser is pure; none of them guesses: where the local prediction still differs from live, the
+server's dry-run decides (``ops.apply.confirmed``).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any, Callable
+
+from ..merge import Node
+from .lastapplied import LAST_APPLIED
+from .quantity import canonical
+
+QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+
+
+def by_type(obj: Any, node: Node | None) -> Any:
+    """``obj`` with its resource quantities in canonical form (unchanged parts are shared, not copied)."""
+    if node is None or type(obj) is not dict:
+        return obj
+    result = None
+    for key, value in obj.items():
+        meta = node.field(key)
+        child = meta.node
+        if child is None:
+            continue
+        if child.name == QUANTITY:
+            new = canonical(value, in_resource_list=node.is_map)
+        elif type(value) is dict:
+            new = by_type(value, child)
+        elif type(value) is list:
+            items = [by_type(item, child) for item in value]
+            new = items if any(a is not b for a, b in zip(items, value)) else value
+        else:
+            continue
+        if new is not value and new != value:
+            result = result if result is not None else dict(obj)
+            result[key] = new
+    return result if result is not None else obj
+
+
+def _zero(value: Any) -> bool:
+    return value is not None and not value and type(value) in (int, float, bool, str, dict, list)
+
+
+def without_omitted_zeros(obj: Any, record: Any, live: Any) -> Any:
+    """``obj`` without the zero values the server omitted: present with the same zero value in ``record``,
+    absent from ``live``. Maps only (an item of a list is matched by nothing reliable here)."""
+    if type(obj) is not dict or type(record) is not dict:
+        return obj
+    have = live if type(live) is dict else {}
+    result = None
+    for key, value in obj.items():
+        if key not in record:
+            continue
+        if key not in have:
+            if _zero(value) and type(record[key]) is type(value) and record[key] == value:
+                result = result if result is not None else dict(obj)
+                del result[key]
+            continue
+        new = without_omitted_zeros(value, record[key], have[key])
+        if new is not value:
+            result = result if result is not None else dict(obj)
+            result[key] = new
+    return result if result is not None else obj
 
 
 def secret_string_data(obj: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +122,11 @@ def keep_defaults_in_lists(predicted: Any, live: Any, original: Any) -> Any:
 
 
 def defaulted(wanted: Any, have: Any, was: Any) -> bool:
-    """``have`` is ``wanted`` plus fields the last applied configuration (``was``) never had."""
+    """``have`` is ``wanted`` plus fields the last applied configuration (``was``) never had, also inside
+    nested lists (a NetworkPolicy's ``ingress[].ports[].protocol``)."""
+    if type(wanted) is list and type(have) is list:
+        earlier = was if type(was) is list and len(was) == len(wanted) else [None] * len(wanted)
+        return len(wanted) == len(have) and all(defaulted(w, h, e) for w, h, e in zip(wanted, have, earlier))
     if type(wanted) is not dict or type(have) is not dict:
         return wanted == have and type(wanted) is type(have)
     previous = was if type(was) is dict else {}
@@ -89,6 +160,34 @@ def keep_server_owned(predicted: dict[str, Any], live: dict[str, Any]) -> dict[s
     else:
         result.pop("status", None)
     return result
+
+
+_WRITE_NOISE = ("resourceVersion", "managedFields", "generation")
+
+
+def same_stored(answer: dict[str, Any], live: dict[str, Any], node: Node | None) -> bool:
+    """Whether the server's answer to a dry-run write stores what ``live`` already holds: the same object
+    apart from the bookkeeping every write touches (``resourceVersion``, ``managedFields``; ``generation``
+    moves only with the spec) and a last-applied record that says the same in another form
+    (``cpu: "0.5"`` where it said ``500m``)."""
+    def bare(obj: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _WRITE_NOISE}
+        annotations = dict(metadata.get("annotations") or {})
+        record = annotations.pop(LAST_APPLIED, None)
+        metadata["annotations"] = annotations
+        return {**obj, "metadata": metadata}, record
+
+    answer_bare, answer_record = bare(answer)
+    live_bare, live_record = bare(live)
+    if answer_bare != live_bare:
+        return False
+    if answer_record == live_record:
+        return True
+    try:
+        records = [json.loads(text) if text else None for text in (answer_record, live_record)]
+    except ValueError:
+        return False
+    return by_type(records[0], node) == by_type(records[1], node)
 
 
 NORMALISERS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (secret_string_data,)

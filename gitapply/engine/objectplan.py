@@ -23,7 +23,7 @@ from typing import Any
 from ..merge import MergeError, Node, apply_patch, three_way_patch
 from ..model import Action, Change, ObjectKey, Origin, PatchType
 from .lastapplied import LAST_APPLIED, annotated, last_applied
-from .normalize import keep_defaults_in_lists, keep_server_owned, normalised
+from .normalize import by_type, keep_defaults_in_lists, keep_server_owned, normalised, without_omitted_zeros
 from .rules import has_pointer, without_pointer
 
 
@@ -71,14 +71,17 @@ def plan_object(
     try:
         original: dict[str, Any] | None
         basis: dict[str, Any] | None
+        sent = by_type(modified, node)
         if overwrite and _recorded_text(live) == modified["metadata"]["annotations"][LAST_APPLIED]:
             # git has not changed since the last apply: nothing was removed from it, so the deletions half
             # of the three-way patch is empty and the record need not be parsed (most objects, most runs)
             original, basis = None, desired
+            sent = without_omitted_zeros(sent, sent, live)
         else:
-            original = _without_rules(last_applied(live), desired, left_alone, keep_when_removed)
+            original = by_type(_without_rules(last_applied(live), desired, left_alone, keep_when_removed), node)
             basis = original
-        kubectls = three_way_patch(original, modified, live, node, overwrite=overwrite)
+            sent, original = without_omitted_zeros(sent, original, live), without_omitted_zeros(original, sent, live)
+        kubectls = three_way_patch(original, sent, live, node, overwrite=overwrite)
         predicted = _predict(live, kubectls, node, basis)
         changed = predicted != live
         # the commit annotation names the commit an object last changed in: an object git left as it was
@@ -133,15 +136,21 @@ def _with_bookkeeping(obj: dict[str, Any], bookkeeping: Bookkeeping) -> dict[str
 def _patch_bookkeeping(patch: dict[str, Any], live: dict[str, Any], bookkeeping: Bookkeeping) -> dict[str, Any]:
     """The patch plus whatever bookkeeping the live object lacks."""
     live_metadata = live.get("metadata") or {}
-    additions: dict[str, dict[str, str]] = {}
+    patched = patch.get("metadata") or {}
+    additions: dict[str, dict[str, str | None]] = {}
     for section, wanted in (("labels", bookkeeping.labels), ("annotations", bookkeeping.annotations)):
         have = live_metadata.get(section) or {}
-        missing = {name: value for name, value in wanted.items() if have.get(name) != value}
-        if missing:
+        missing: dict[str, str | None] = {name: value for name, value in wanted.items() if have.get(name) != value}
+        if wanted and section in patched and patched[section] is None:
+            # git dropped its last label: kubectl's patch clears the whole map, which would take gitapply's
+            # own label with it; delete git's labels one by one instead
+            missing.update({name: None for name in have if name not in wanted})
+            additions[section] = missing
+        elif missing:
             additions[section] = missing
     if not additions:
         return patch
-    metadata = dict(patch.get("metadata") or {})
+    metadata = dict(patched)
     for section, missing in additions.items():
         metadata[section] = {**(metadata.get(section) or {}), **missing}
     return {**patch, "metadata": metadata}

@@ -21,6 +21,7 @@ Three kinds, all applied before diffing (the diff itself has no special cases):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from importlib import resources
@@ -111,6 +112,24 @@ def parse_ignore_rules(document: Any, where: str = ".gitapply.yaml") -> tuple[Ig
 @functools.lru_cache(maxsize=1)
 def _defaults() -> dict[str, Any]:
     return yaml.safe_load(resources.files(__package__).joinpath("defaults.yaml").read_text())
+
+
+def _managers(group: str) -> frozenset[str]:
+    return frozenset(_defaults().get("fieldManagers", {}).get(group, ()))
+
+
+@dataclass(frozen=True, slots=True)
+class FieldManagers:
+    """Who is who in ``managedFields`` (``defaults.yaml``): the *apply lineage* — writers of the configuration
+    in git (gitapply under its field manager, ``kubectl apply``), whose fields git does not hold are
+    server defaults — and the control plane's controllers, whose fields git does not hold are theirs."""
+
+    lineage: frozenset[str] = dataclasses.field(default_factory=lambda: _managers("applyLineage"))
+    system: frozenset[str] = dataclasses.field(default_factory=lambda: _managers("system"))
+
+    def with_own(self, manager: str) -> "FieldManagers":
+        """The lineage with gitapply's own field manager (``--field-manager``) in it."""
+        return dataclasses.replace(self, lineage=self.lineage | {manager})
 
 
 def handoffs() -> tuple[Handoff, ...]:

@@ -66,6 +66,11 @@ class Node:
     def __repr__(self) -> str:
         return f"Node({self.name or '<inline>'})"
 
+    @property
+    def is_map(self) -> bool:
+        """A map with one value type (``additionalProperties``), not a struct with named properties."""
+        return not self._raw.get("properties") and isinstance(self._raw.get("additionalProperties"), Mapping)
+
     def field(self, key: str) -> FieldMeta:
         """The metadata of field ``key``; ``NO_META`` for a field the schema does not describe."""
         meta = self._fields.get(key)

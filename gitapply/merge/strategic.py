@@ -152,6 +152,13 @@ def _index_by_key(items: list, merge_key: str) -> dict[Any, dict]:
     return index
 
 
+def _items_by_key(items: list, merge_key: str) -> dict[Any, list[dict]]:
+    found: dict[Any, list[dict]] = {}
+    for item in items:
+        found.setdefault(item[merge_key], []).append(item)
+    return found
+
+
 def _diff_lists_of_maps(
     original: list, modified: list, node: Node | None, merge_key: str, options: int
 ) -> tuple[list | None, list | None, list | None]:
@@ -159,11 +166,19 @@ def _diff_lists_of_maps(
         raise BadPatchError("a list of maps with strategy 'merge' needs a merge key")
     before = _index_by_key(original, merge_key)
     after = _index_by_key(modified, merge_key)
+    duplicates = _items_by_key(original, merge_key) if len(before) < len(original) else {}
+    seen: dict[Any, int] = {}
     changes = not options & IGNORE_CHANGES
     patch: list[Any] = []
     for new in modified:
         value = new[merge_key]
         old = before.get(value)
+        if duplicates:
+            # an item listed twice (an env var): apimachinery walks both lists sorted by key and pairs the
+            # n-th item of a key in one with the n-th in the other
+            position = seen[value] = seen.get(value, -1) + 1
+            same_key = duplicates.get(value, [])
+            old = same_key[position] if position < len(same_key) else None
         if old is None:
             if changes:
                 patch.append(new)

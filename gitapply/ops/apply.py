@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable
 from ..cluster.base import Cluster, Propagation
 from ..engine.objectplan import NO_BOOKKEEPING, Bookkeeping, plan_object
 from ..engine.crds import kinds_defined_by
+from ..engine.normalize import same_stored
 from ..engine.order import rank
 from ..errors import ClusterError, ConflictingWriteError, GitapplyError, InvalidObjectError
 from ..model import Action, Change, ObjectKey, Plan
@@ -126,25 +127,55 @@ def oversized(plan: Plan) -> list[str]:
     return problems
 
 
-def preflight(cluster: Cluster, plan: Plan, *, workers: int = 8) -> list[Failure]:
-    """Ask the server to dry-run every create and patch, so that a refusal (an immutable field, a failed
-    validation) is known before anything is written. Objects in namespaces or of kinds this plan creates
-    cannot be dry-run yet and are checked when written."""
+def checkable(plan: Plan) -> list[Change]:
+    """The creates and patches the server can dry-run now: not those in namespaces or of kinds this plan
+    creates (they are checked when written)."""
     created_namespaces = {c.key.name for c in plan.changes if c.key.kind == "Namespace" and c.action is Action.CREATE}
     new_kinds = kinds_defined_by(change.desired for change in plan.changes)
-    checkable = [c for c in plan.changes if c.action in (Action.CREATE, Action.PATCH)
-                 and c.key.namespace not in created_namespaces and (c.key.api_version, c.key.kind) not in new_kinds]
+    return [c for c in plan.changes if c.action in (Action.CREATE, Action.PATCH)
+            and c.key.namespace not in created_namespaces and (c.key.api_version, c.key.kind) not in new_kinds]
 
-    def check(change: Change) -> Failure | None:
+
+def preflight(cluster: Cluster, plan: Plan, *, workers: int = 8,
+              only: Callable[[Change], bool] = lambda change: True) -> tuple[list[Failure], dict[ObjectKey, Any]]:
+    """Ask the server to dry-run every create and patch (``only`` some of them), so that a refusal (an
+    immutable field, a failed validation) is known before anything is written; returns the refusals and
+    the server's answers."""
+    def check(change: Change) -> tuple[Change, Failure | None, Any]:
         try:
-            write(cluster, change, dry_run=True)
+            return change, None, write(cluster, change, dry_run=True)
         except GitapplyError as err:
             immutable = isinstance(err, InvalidObjectError) and "immutable" in err.message
-            return Failure(change.key, change.action, str(err), immutable)
-        return None
+            return change, Failure(change.key, change.action, str(err), immutable), None
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [failure for failure in pool.map(check, checkable) if failure is not None]
+        outcomes = list(pool.map(check, [c for c in checkable(plan) if only(c)]))
+    return ([failure for _, failure, _ in outcomes if failure is not None],
+            {change.key: answer for change, failure, answer in outcomes if failure is None})
+
+
+def confirmed(plan: Plan, answers: dict[ObjectKey, Any], nodes: Callable[[str, str], Any]) -> Plan:
+    """The plan with each patch the server's dry-run shows to store nothing new made unchanged, and the
+    other patches predicting what the server answered. The local prediction follows the merge and the
+    known normalisations; the server also defaults, canonicalises and drops what its types omit, so its
+    answer, not the prediction, decides whether a patch changes anything."""
+    changes = []
+    for change in plan.changes:
+        answer = answers.get(change.key)
+        if change.action is not Action.PATCH or answer is None or change.live is None:
+            changes.append(change)
+        elif same_stored(answer, change.live, nodes(change.key.api_version, change.key.kind)):
+            changes.append(dataclasses.replace(change, action=Action.UNCHANGED, body={}, predicted=change.live))
+        else:
+            changes.append(dataclasses.replace(change, predicted=answer))
+    return Plan(tuple(changes))
+
+
+def confirm_patches(cluster: Cluster, plan: Plan, nodes: Callable[[str, str], Any]) -> Plan:
+    """``confirmed`` by a dry-run of each patch (creates are not asked: they always change something);
+    a patch the server refuses stays as predicted, for apply to report."""
+    _, answers = preflight(cluster, plan, only=lambda change: change.action is Action.PATCH)
+    return confirmed(plan, answers, nodes)
 
 
 def execute(cluster: Cluster, plan: Plan, *, workers: int = 8, dry_run: bool = False,
@@ -228,18 +259,19 @@ def server_predictions(cluster: Cluster, plan: Plan, *, workers: int = 8) -> Pla
         return Plan(tuple(pool.map(predict, plan.changes)))
 
 
-def checked(cluster: Cluster, plan: Plan, *, marks: Bookkeeping, force_replace: bool = False,
-            server_checks: bool = True) -> tuple[Plan, list[str]]:
+def checked(cluster: Cluster, plan: Plan, *, marks: Bookkeeping, nodes: Callable[[str, str], Any],
+            force_replace: bool = False, server_checks: bool = True) -> tuple[Plan, list[str]]:
     """The plan after the checks that come before any write, and the refusals (empty: safe to write).
 
     Oversized annotations are refused outright; then the server dry-runs every write (unless
     ``server_checks`` is off: half the requests, but a refusal then stops the apply part-way, as with
-    kubectl). A refused immutable field becomes a delete-and-recreate with ``force_replace``, and otherwise a
+    kubectl). A patch the dry-run shows to change nothing is not sent (``confirmed``). A refused immutable field becomes a delete-and-recreate with ``force_replace``, and otherwise a
     refusal saying so."""
     refusals = oversized(plan)
     if refusals or not server_checks:
         return plan, refusals
-    failures = preflight(cluster, plan)
+    failures, answers = preflight(cluster, plan)
+    plan = confirmed(plan, answers, nodes)
     replace = {failure.key for failure in failures if failure.immutable and force_replace}
     plan = Plan(tuple(as_replacement(c, marks) if c.key in replace else c for c in plan.changes))
     hint = "; re-run with --force-replace to delete and recreate it"

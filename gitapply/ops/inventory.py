@@ -39,9 +39,10 @@ def write_inventory(cluster: Cluster, app: str, namespace: str, keys: Iterable[O
         "metadata": {"name": key.name, "namespace": namespace, "labels": {"gitapply.io/inventory": app}},
         "data": {"objects": json.dumps(entries, separators=(",", ":"))},
     }
-    if cluster.get(key) is None:
+    current = cluster.get(key)
+    if current is None:
         cluster.create(body)
-    else:
+    elif current.get("data") != body["data"]:  # an idle pass of the reconcile loop writes nothing
         cluster.patch(key, {"data": body["data"]}, PatchType.MERGE)
 
 

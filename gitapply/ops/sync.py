@@ -44,8 +44,8 @@ def plan_sync(cluster: Cluster, request: Request, options: SyncOptions = SyncOpt
     marks = bookkeeping(prepared.options)
     plan = prepared.plan
     if options.heal_unmanaged:
-        plan = with_healing(plan, classify_prepared(prepared), prepared.nodes)
-    plan, refusals = checked(cluster, plan, marks=marks, force_replace=options.force_replace,
+        plan = with_healing(plan, classify_prepared(prepared, cluster.field_manager), prepared.nodes)
+    plan, refusals = checked(cluster, plan, marks=marks, nodes=prepared.nodes, force_replace=options.force_replace,
                              server_checks=options.server_checks)
     return Planned(prepared, plan, marks, refusals)
 

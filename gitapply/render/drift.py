@@ -30,7 +30,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from ..engine.drift import DriftReport, FieldState, ObjectDrift, ObjectState
+from ..engine.drift import DriftReport, FieldDrift, FieldState, ObjectDrift, ObjectState
 from ..engine.lastapplied import LAST_APPLIED
 from ..model import ObjectKey
 
@@ -83,6 +83,30 @@ def short(value: Any, width: int = VALUE_WIDTH) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
+def changed_by_text(drift: FieldDrift, now: float) -> str:
+    """``by kubectl-edit, 12 min ago`` for a field another manager set; ``by an unknown writer`` for a
+    drifted field whose owner is still the apply lineage (a change through the scale subresource leaves no
+    trace); empty for other states."""
+    author = drift.changed_by
+    if author is None:
+        return "by an unknown writer" if drift.state is FieldState.DRIFT else ""
+    via = f" via /{author.subresource}" if author.subresource else ""
+    when = _ago(author.time, now)
+    return f"by {author.manager}{via}" + (f", {when}" if when else "")
+
+
+def _ago(stamp: str, now: float) -> str:
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return ""
+    seconds = max(0, int(now - moment))
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
 def checked_at_iso(report: DriftReport) -> str:
     """When the check ran, ISO-8601 in UTC: ``2024-05-01T12:00:00Z``."""
     moment = datetime.fromtimestamp(report.checked_at, tz=UTC)
@@ -110,22 +134,25 @@ def drift_table(report: DriftReport, *, show_in_sync: bool = False) -> Table:
         table.add_column(heading, overflow="fold")
     for item in report.objects:
         if item.state is not ObjectState.IN_SYNC or show_in_sync:
-            _add_object_rows(table, item)
+            _add_object_rows(table, item, report.checked_at)
     return table
 
 
-def _add_object_rows(table: Table, item: ObjectDrift) -> None:
+def _add_object_rows(table: Table, item: ObjectDrift, now: float) -> None:
     name = Text(str(item.key), style="bold")
     if item.origin is not None:
         name.append(f"\n{item.origin}", style="dim")
+    if not item.provenance and item.fields:
+        name.append("\nno managedFields: authors unknown", style="dim")
     if item.state in _WHOLE_OBJECT:
         name.append(f"\n{_WHOLE_OBJECT[item.state]}")
     table.add_row(name, Text(str(item.state), style=_STATE_STYLE.get(str(item.state), "")),
                   end_section=not item.fields)
     for number, drift in enumerate(item.fields, start=1):
         path = Text(f"  {drift.path}")
-        if drift.reason:
-            path.append(f"\n    {drift.reason}", style="dim")
+        author = changed_by_text(drift, now) if item.provenance else ""
+        for note in filter(None, (drift.reason, author)):
+            path.append(f"\n    {note}", style="dim")
         values = (short(masked_value(item.key, drift.path, value))
                   for value in (drift.git, drift.last_applied, drift.live))
         table.add_row(path, Text(str(drift.state), style=_STATE_STYLE.get(str(drift.state), "")),
@@ -152,11 +179,14 @@ def _object_json(item: ObjectDrift) -> dict[str, Any]:
         "key": str(item.key),
         "state": str(item.state),
         "source": str(item.origin) if item.origin is not None else None,
+        "provenance": "managedFields" if item.provenance else "none",
         "fields": [{"path": drift.path, "state": str(drift.state),
                     "git": masked_value(item.key, drift.path, drift.git),
                     "lastApplied": masked_value(item.key, drift.path, drift.last_applied),
                     "live": masked_value(item.key, drift.path, drift.live),
-                    "reason": drift.reason} for drift in item.fields],
+                    "reason": drift.reason,
+                    "changedBy": drift.changed_by.as_json() if drift.changed_by else None}
+                   for drift in item.fields],
     }
 
 
@@ -198,10 +228,18 @@ def _failure_detail(item: ObjectDrift) -> str:
     lines = [f"{drift.path}: {drift.state}; git {short(masked_value(item.key, drift.path, drift.git))}, "
              f"last applied {short(masked_value(item.key, drift.path, drift.last_applied))}, "
              f"live {short(masked_value(item.key, drift.path, drift.live))}"
-             + (f" ({drift.reason})" if drift.reason else "") for drift in item.fields]
+             + (f" ({drift.reason})" if drift.reason else "") + _author_note(drift) for drift in item.fields]
     if item.origin is not None:
         lines.append(f"defined in {item.origin}")
     return "\n".join(lines)
+
+
+def _author_note(drift: FieldDrift) -> str:
+    author = drift.changed_by
+    if author is None:
+        return "; changed by an unknown writer" if drift.state is FieldState.DRIFT else ""
+    return f"; changed by {author.manager} ({author.operation}{' /' + author.subresource if author.subresource else ''}" \
+           f"{', ' + author.time if author.time else ''})"
 
 
 def _xml_text(text: str) -> str:

@@ -27,6 +27,7 @@ FILES = {
                 "spec: {selector: {app: web}, ports: [{port: 80}]}\n",
 }
 IMAGE_PATCH = {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "evil:1"}]}}}}
+LABEL_PATCH = {"metadata": {"labels": {"team": "checkout"}}}
 
 
 def session(folder: Path, run: Callable[..., Any], edit: Callable[[], None]) -> list[Any]:
@@ -59,7 +60,8 @@ def _outcome(args: tuple[str, ...], stdout: str) -> Any:
         report = json.loads(stdout)
         objects = report["objects"]
         if args[0] == "drift":
-            return sorted((o["key"], o["state"], [(f["path"], f["state"]) for f in o["fields"]]) for o in objects)
+            return sorted((o["key"], o["state"], [(f["path"], f["state"], (f["changedBy"] or {}).get("manager"))
+                                                  for f in o["fields"]]) for o in objects)
         return sorted((o["object"], o["action"], o["changedPaths"]) for o in objects)
     return sorted(line for line in stdout.splitlines() if re.search(r" (created|configured|unchanged|pruned)$", line))
 
@@ -72,6 +74,7 @@ def test_the_local_cluster_tells_the_same_story_as_the_real_one(control_plane, n
 
     def real_edit() -> None:
         control_plane.kubectl("patch", "deployment/web", "-n", namespace, "-p", json.dumps(IMAGE_PATCH))
+        control_plane.kubectl("label", "deployment/web", "-n", namespace, "team=checkout")
 
     database = tmp_path / "local" / "cluster.db"
     local_cluster = LocalCluster(database)
@@ -81,11 +84,15 @@ def test_the_local_cluster_tells_the_same_story_as_the_real_one(control_plane, n
         return gitapply(*args, *common, local=str(database))
 
     def local_edit() -> None:
-        LocalCluster(database).patch(ObjectKey("apps", "v1", "Deployment", namespace, "web"), IMAGE_PATCH,
-                                     PatchType.STRATEGIC)
+        web = ObjectKey("apps", "v1", "Deployment", namespace, "web")
+        LocalCluster(database, field_manager="kubectl-patch").patch(web, IMAGE_PATCH, PatchType.STRATEGIC)
+        LocalCluster(database, field_manager="kubectl-label").patch(web, LABEL_PATCH, PatchType.STRATEGIC)
 
     on_real = session(tmp_path / "real", real, real_edit)
     on_local = session(tmp_path / "local-src", local, local_edit)
     assert on_local == on_real
+    drift = next(outcome for command, _, outcome in on_real if command == "drift")
+    web = next(fields for key, _, fields in drift if key.endswith("Deployment/" + namespace + "/web"))
+    assert ("metadata.labels.team", "unmanaged", "kubectl-label") in web, "who changed what is part of the story"
     assert [code for _, code, _ in on_real] == [0, 0, 1, 0, 1, 0, 2], "the story itself is the expected one"
 

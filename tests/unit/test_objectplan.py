@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from gitapply.engine.lastapplied import LAST_APPLIED, annotated
@@ -119,3 +121,72 @@ def test_a_null_creation_timestamp_from_a_generated_manifest_is_not_a_change():
     live["metadata"]["creationTimestamp"] = "2026-11-23T10:00:00Z"
     plan = plan_object(desired, live, CM_NODE)
     assert plan.action is Action.UNCHANGED, "kubectl sends creationTimestamp: null each time; the server ignores it"
+
+
+# --- what the server stores differently from what it was sent -------------------------------------------------
+
+DEPLOY_NODE = SCHEMA.for_kind("apps/v1", "Deployment")
+
+
+def stored(desired):
+    """A live object sharing nothing with ``desired``, so that the tests can change it."""
+    return copy.deepcopy(live_from(desired))
+NETPOL_NODE = SCHEMA.for_kind("networking.k8s.io/v1", "NetworkPolicy")
+
+
+def deployment(resources, **spec):
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}, **spec,
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "web", "image": "nginx", "resources": resources}]}}}}
+
+
+def test_quantities_the_server_stored_canonically_are_unchanged():
+    desired = deployment({"requests": {"cpu": "0.5", "memory": "1024Mi"}, "limits": {"cpu": "2000m"}})
+    live = stored(desired)
+    live["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+        "requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2"}}
+    assert plan_object(desired, live, DEPLOY_NODE).action is Action.UNCHANGED
+
+
+def test_a_quantity_that_really_changed_is_patched_in_canonical_form():
+    desired = deployment({"requests": {"cpu": "0.75"}})
+    live = stored(deployment({"requests": {"cpu": "0.5"}}))
+    live["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "500m"
+    change = plan_object(desired, live, DEPLOY_NODE)
+    assert change.action is Action.PATCH
+    container = change.body["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"] == {"requests": {"cpu": "750m"}}
+
+
+def test_a_zero_value_the_server_omitted_is_unchanged_whichever_path_the_plan_takes():
+    desired = deployment({}, minReadySeconds=0)
+    live = stored(desired)
+    del live["spec"]["minReadySeconds"]
+    assert plan_object(desired, live, DEPLOY_NODE).action is Action.UNCHANGED
+    changed_elsewhere = {**desired, "metadata": {**desired["metadata"], "labels": {"tier": "web"}}}
+    change = plan_object(changed_elsewhere, live, DEPLOY_NODE)
+    assert change.action is Action.PATCH and "minReadySeconds" not in change.body.get("spec", {})
+
+
+def test_defaults_inside_nested_lists_replaced_whole_are_unchanged():
+    desired = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+               "metadata": {"name": "web", "namespace": "default"},
+               "spec": {"podSelector": {}, "ingress": [{"ports": [{"port": 80}, {"port": 443}]}]}}
+    live = stored(desired)
+    live["spec"]["ingress"][0]["ports"] = [{"port": 80, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}]
+    live["spec"]["policyTypes"] = ["Ingress"]
+    assert plan_object(desired, live, NETPOL_NODE).action is Action.UNCHANGED
+
+
+def test_git_dropping_its_last_label_keeps_gitapplys_own():
+    marks = Bookkeeping(labels={"gitapply.io/app": "shop"})
+    labelled = {**configmap({"a": "1"}), "metadata": {"name": "cfg", "namespace": "default", "labels": {"tier": "x"}}}
+    live = stored(labelled)
+    live["metadata"]["labels"] = {"tier": "x", "gitapply.io/app": "shop"}
+    change = plan_object(configmap({"a": "1"}), live, CM_NODE, bookkeeping=marks)
+    assert change.action is Action.PATCH
+    assert change.predicted["metadata"]["labels"] == {"gitapply.io/app": "shop"}
+    after = apply_patch(live, change.body, CM_NODE)
+    assert after["metadata"]["labels"] == {"gitapply.io/app": "shop"}
+    assert plan_object(configmap({"a": "1"}), after, CM_NODE, bookkeeping=marks).action is Action.UNCHANGED

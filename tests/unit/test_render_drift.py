@@ -13,6 +13,7 @@ from rich.console import Console
 
 from gitapply.engine.drift import DriftReport, FieldDrift, FieldState, ObjectDrift, ObjectState
 from gitapply.engine.lastapplied import LAST_APPLIED
+from gitapply.engine.ownership import Author
 from gitapply.model import ObjectKey, Origin
 from gitapply.render.drift import (
     checked_at_iso,
@@ -33,6 +34,7 @@ CFG = ObjectKey("", "v1", "ConfigMap", "shop", "cfg")
 SVC = ObjectKey("", "v1", "Service", "shop", "web")
 OLD = ObjectKey("", "v1", "ConfigMap", "shop", "old")
 HPA_REASON = "owned by autoscaling/HorizontalPodAutoscaler/shop/web"
+SET_IMAGE = Author("kubectl-set", "Update", "", "2024-05-01T11:48:00Z")  # 12 minutes before the check
 
 
 def report(*objects: ObjectDrift, app: str = "shop", revision: str | None = "0123456789abcdef") -> DriftReport:
@@ -41,7 +43,8 @@ def report(*objects: ObjectDrift, app: str = "shop", revision: str | None = "012
 
 def drifted_web() -> ObjectDrift:
     return ObjectDrift(WEB, ObjectState.DRIFTED, (
-        FieldDrift("spec.template.spec.containers[0].image", FieldState.DRIFT, "shop:1.2", "shop:1.2", "shop:1.3"),
+        FieldDrift("spec.template.spec.containers[0].image", FieldState.DRIFT, "shop:1.2", "shop:1.2", "shop:1.3",
+                   changed_by=SET_IMAGE),
         FieldDrift("spec.replicas", FieldState.IGNORED, 3, 3, 7, HPA_REASON),
     ), Origin("apps/shop/web.yaml", 0, 1))
 
@@ -131,21 +134,27 @@ def test_json_report_golden():
         "checkedAt": "2024-05-01T12:00:00Z",
         "summary": {"in-sync": 1, "pending": 1, "drifted": 1, "missing": 1, "deleted": 1},
         "objects": [
-            {"key": "apps/Deployment/shop/web", "state": "drifted", "source": "apps/shop/web.yaml:1", "fields": [
+            {"key": "apps/Deployment/shop/web", "state": "drifted", "source": "apps/shop/web.yaml:1",
+             "provenance": "managedFields", "fields": [
                 {"path": "spec.template.spec.containers[0].image", "state": "drift", "git": "shop:1.2",
-                 "lastApplied": "shop:1.2", "live": "shop:1.3", "reason": ""},
+                 "lastApplied": "shop:1.2", "live": "shop:1.3", "reason": "",
+                 "changedBy": {"manager": "kubectl-set", "operation": "Update", "time": "2024-05-01T11:48:00Z"}},
                 {"path": "spec.replicas", "state": "ignored", "git": 3, "lastApplied": 3, "live": 7,
-                 "reason": HPA_REASON},
+                 "reason": HPA_REASON, "changedBy": None},
             ]},
-            {"key": "Secret/shop/db", "state": "pending", "source": "apps/shop/db.yaml:1", "fields": [
+            {"key": "Secret/shop/db", "state": "pending", "source": "apps/shop/db.yaml:1",
+             "provenance": "managedFields", "fields": [
                 {"path": "data.password", "state": "pending", "git": "***", "lastApplied": "***", "live": "***",
-                 "reason": ""},
+                 "reason": "", "changedBy": None},
                 {"path": "stringData.token", "state": "pending", "git": "***", "lastApplied": None, "live": None,
-                 "reason": ""},
+                 "reason": "", "changedBy": None},
             ]},
-            {"key": "ConfigMap/shop/cfg", "state": "missing", "source": "apps/shop/cfg.yaml:1", "fields": []},
-            {"key": "ConfigMap/shop/old", "state": "deleted", "source": None, "fields": []},
-            {"key": "Service/shop/web", "state": "in-sync", "source": "apps/shop/svc.yaml:1", "fields": []},
+            {"key": "ConfigMap/shop/cfg", "state": "missing", "source": "apps/shop/cfg.yaml:1",
+             "provenance": "managedFields", "fields": []},
+            {"key": "ConfigMap/shop/old", "state": "deleted", "source": None, "provenance": "managedFields",
+             "fields": []},
+            {"key": "Service/shop/web", "state": "in-sync", "source": "apps/shop/svc.yaml:1",
+             "provenance": "managedFields", "fields": []},
         ],
     }
 
@@ -171,7 +180,8 @@ timestamp="2024-05-01T12:00:00">
   </properties>
   <testcase classname="shop" name="apps/Deployment/shop/web" time="0">
     <failure type="drift" message="drifted: spec.template.spec.containers[0].image (drift)">\
-spec.template.spec.containers[0].image: drift; git "shop:1.2", last applied "shop:1.2", live "shop:1.3"
+spec.template.spec.containers[0].image: drift; git "shop:1.2", last applied "shop:1.2", live "shop:1.3"; \
+changed by kubectl-set (Update, 2024-05-01T11:48:00Z)
 spec.replicas: ignored; git 3, last applied 3, live 7 (owned by autoscaling/HorizontalPodAutoscaler/shop/web)
 defined in apps/shop/web.yaml:1</failure>
   </testcase>
@@ -338,6 +348,23 @@ def test_table_shows_field_states_three_values_and_the_owner_reason():
     assert "HorizontalPodAutoscaler/shop/web" in text
     assert "drift of shop @ 0123456789ab" in text
     assert "apps/shop/web.yaml:1" in text
+
+
+def test_table_says_who_changed_a_field_and_when():
+    text = render_table(report(drifted_web()))
+    assert "by kubectl-set, 12 min ago" in text
+
+
+def test_table_says_when_the_author_of_a_drift_is_unknown():
+    scaled = ObjectDrift(WEB, ObjectState.DRIFTED, (FieldDrift("spec.replicas", FieldState.DRIFT, 3, 3, 7),))
+    assert "by an unknown writer" in render_table(report(scaled))
+
+
+def test_table_says_when_the_server_kept_no_ownership():
+    scaled = ObjectDrift(WEB, ObjectState.DRIFTED, (FieldDrift("spec.replicas", FieldState.DRIFT, 3, 3, 7),),
+                         provenance=False)
+    text = render_table(report(scaled))
+    assert "no managedFields" in text and "unknown writer" not in text
 
 
 def test_table_says_why_a_whole_object_differs():
