@@ -4,6 +4,13 @@
 # user 10001 (numeric so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd). It works with a
 # read-only root filesystem: everything it writes (HOME, the clone cache, the OpenAPI cache) is under /tmp,
 # which the CronJob mounts as an emptyDir.
+#
+# Kustomize: a desired-state path holding a kustomization is rendered with `kustomize build` (see
+# docs/sources.md). The binary comes from Kustomize's official image (SIG CLI, registry.k8s.io), a static Go
+# build, copied into the final stage: nothing is downloaded by URL and the image gains no Go toolchain.
+# v5.5.0 is the Kustomize kubectl 1.32 embeds, which the tests render with.
+FROM registry.k8s.io/kustomize/kustomize:v5.5.0 AS kustomize
+
 FROM python:3.11-slim-bookworm
 
 # git: GitPython drives the git binary. openssh-client: ssh:// and git@host:path URLs.
@@ -19,6 +26,8 @@ COPY pyproject.toml README.md ./
 COPY gitapply/ gitapply/
 RUN pip install --no-cache-dir --disable-pip-version-check . \
  && rm -rf /src
+
+COPY --from=kustomize /app/kustomize /usr/local/bin/kustomize
 
 # Git credentials come from files (the mounted Secret gitapply-git), never from the URL: see the script.
 COPY deploy/image/gitapply-askpass /usr/local/bin/gitapply-askpass

@@ -23,7 +23,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="GitOps apply
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
-PathArg = typer.Argument(..., help="A manifest file, a directory, or a git repository (local path or URL).")
+PathArg = typer.Argument(..., help="A manifest file, a directory, a Kustomize directory, a git repository (local "
+                                   "path or URL), or - to read a YAML stream from standard input (with --app).")
 Rev = typer.Option(None, "--rev", help="Commit-ish to read from a git repository (default HEAD).")
 Subdir = typer.Option(None, "--path", help="Subdirectory of the repository holding the manifests.")
 Kubeconfig = typer.Option(None, "--kubeconfig", help="Path to the kubeconfig file.")
@@ -35,6 +36,10 @@ Output = typer.Option("text", "-o", "--output", help="text or json.")
 NoColor = typer.Option(False, "--no-color", help="Plain output, even on a terminal.")
 Prune = typer.Option(False, "--prune", help="Delete objects this app applied earlier that git no longer has.")
 InventoryNamespace = typer.Option("default", "--inventory-namespace", help="Where the app's inventory is kept.")
+KustomizeCommand = typer.Option(None, "--kustomize-command", envvar="GITAPPLY_KUSTOMIZE_COMMAND",
+                                help="Renders a Kustomize directory (given last); default: `kustomize build` if "
+                                     "on PATH, else `kubectl kustomize`.")
+RemoteBases = typer.Option(False, "--allow-remote-bases", help="Let Kustomize fetch remote bases (URLs).")
 
 
 def _version(value: bool) -> None:
@@ -63,12 +68,14 @@ def _options(version: bool = typer.Option(False, "--version", callback=_version,
 
 
 def _request(path: str, rev: Optional[str], subdir: Optional[str], namespace: str, selector: str, app_name: str,
-             prune: bool, force_prune: bool, inventory_namespace: str) -> Any:
+             prune: bool, force_prune: bool, inventory_namespace: str, *, kustomize_command: Optional[str] = None,
+             allow_remote_bases: bool = False) -> Any:
     from .ops.prepare import Request, parse_selector
 
     return Request(path=path, rev=rev, subdir=subdir, namespace=namespace,
                    selector=parse_selector(selector) if selector else None, app=app_name, prune=prune,
-                   force_prune=force_prune, inventory_namespace=inventory_namespace)
+                   force_prune=force_prune, inventory_namespace=inventory_namespace,
+                   kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases)
 
 
 def _cluster(kubeconfig: Optional[str], context: Optional[str]) -> Any:
@@ -97,8 +104,8 @@ def diff(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = 
          selector: str = Selector, app_name: str = AppName, output: str = Output, no_color: bool = NoColor,
          prune: bool = Prune, inventory_namespace: str = InventoryNamespace,
          server_dry_run: bool = typer.Option(False, "--server-dry-run",
-                                             help="Ask the API server (dry-run) what each object would become.")
-         ) -> None:
+                                             help="Ask the API server (dry-run) what each object would become."),
+         kustomize_command: Optional[str] = KustomizeCommand, allow_remote_bases: bool = RemoteBases) -> None:
     """Show what apply would change: the live objects against what they would become."""
     from .engine.plan import PruneGuardError
     from .ops.apply import confirm_patches, server_predictions
@@ -107,7 +114,8 @@ def diff(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = 
     from .render.report import json_report, summary
 
     try:
-        request = _request(path, rev, subdir, namespace, selector, app_name, prune, True, inventory_namespace)
+        request = _request(path, rev, subdir, namespace, selector, app_name, prune, True, inventory_namespace,
+                           kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases)
         cluster = _cluster(kubeconfig, context)
         prepared = prepare(cluster, request)
         # a predicted patch is shown only when the server's dry-run agrees it changes something
@@ -152,7 +160,8 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
           rollback_on_failure: bool = typer.Option(False, "--rollback-on-failure",
                                                    help="With --wait: restore the previous configuration of "
                                                         "workloads whose rollout failed."),
-          inventory_namespace: str = InventoryNamespace) -> None:
+          inventory_namespace: str = InventoryNamespace, kustomize_command: Optional[str] = KustomizeCommand,
+          allow_remote_bases: bool = RemoteBases) -> None:
     """Create, patch (and with --prune, delete) objects so the cluster matches git."""
     from .engine.plan import PruneGuardError
     from .model import Action
@@ -164,7 +173,8 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
     try:
         cluster = _cluster(kubeconfig, context)
         request = _request(path, rev, subdir, namespace, selector, app_name, prune, force_prune,
-                           inventory_namespace)
+                           inventory_namespace, kustomize_command=kustomize_command,
+                           allow_remote_bases=allow_remote_bases)
         planned = plan_sync(cluster, request, options)
     except PruneGuardError as err:
         _fail(err, 2)
@@ -236,7 +246,8 @@ def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
           junit: Optional[str] = typer.Option(None, "--junit", help="Also write a JUnit XML report here."),
           prometheus: Optional[str] = typer.Option(None, "--prometheus",
                                                    help="Also write node-exporter textfile metrics here."),
-          inventory_namespace: str = InventoryNamespace) -> None:
+          inventory_namespace: str = InventoryNamespace, kustomize_command: Optional[str] = KustomizeCommand,
+          allow_remote_bases: bool = RemoteBases) -> None:
     """Compare git with the cluster and report drift; writes nothing to the cluster."""
     from .ops.drift import check
     from .render.drift import drift_json, drift_junit, drift_prometheus, drift_summary, drift_table
@@ -244,7 +255,8 @@ def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
     if fail_on not in ("drift", "pending", "any"):
         _fail(ValueError(f"--fail-on must be drift, pending or any, not {fail_on!r}"), 2)
     try:
-        request = _request(path, rev, subdir, namespace, selector, app_name, False, False, inventory_namespace)
+        request = _request(path, rev, subdir, namespace, selector, app_name, False, False, inventory_namespace,
+                           kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases)
         report = check(_cluster(kubeconfig, context), request)
     except GitapplyError as err:
         _fail(err, err.exit_code)
@@ -274,7 +286,8 @@ def reconcile(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[st
               passes: Optional[int] = typer.Option(None, "--passes", help="Stop after this many passes."),
               heal_unmanaged: bool = typer.Option(False, "--heal-unmanaged",
                                                   help="Also remove fields added out of band."),
-              inventory_namespace: str = InventoryNamespace) -> None:
+              inventory_namespace: str = InventoryNamespace, kustomize_command: Optional[str] = KustomizeCommand,
+              allow_remote_bases: bool = RemoteBases) -> None:
     """Keep the cluster converged: apply git every --interval seconds until stopped (SIGTERM, Ctrl-C).
 
     A failing pass is reported and the loop goes on. Exit code: 0 if the last pass succeeded, 1 if not."""
@@ -286,9 +299,13 @@ def reconcile(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[st
     from .ops.reconcile import Synced, loop
     from .ops.sync import SyncOptions, plan_sync, write_sync
 
+    if path == "-":
+        _fail(ValueError("reconcile reads its source again on every pass, and standard input only once; give a "
+                         "directory or a repository"), 2)
     try:
         cluster = _cluster(kubeconfig, context)
-        request = _request(path, rev, subdir, namespace, selector, app_name, prune, False, inventory_namespace)
+        request = _request(path, rev, subdir, namespace, selector, app_name, prune, False, inventory_namespace,
+                           kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases)
     except GitapplyError as err:
         _fail(err, err.exit_code)
     options = SyncOptions(heal_unmanaged=heal_unmanaged)

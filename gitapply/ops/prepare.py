@@ -22,7 +22,8 @@ from ..engine.rules import FieldRules, RulesError, parse_ignore_rules, resolve
 from ..errors import SourceError, UnknownKindError
 from ..merge import Node
 from ..model import Manifest, ObjectKey, Plan
-from ..source import SETTINGS_FILE, DesiredState, Problem, apply_default_namespace, read
+from ..source import (SETTINGS_FILE, STDIN, DesiredState, KustomizeOptions, Problem, apply_default_namespace,
+                      read)
 from ..source.validate import problems_error
 from .inventory import read_inventory
 
@@ -40,6 +41,8 @@ class Request:
     prune: bool = False
     force_prune: bool = False
     inventory_namespace: str = "default"
+    kustomize_command: str | None = None
+    allow_remote_bases: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +64,12 @@ _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 
 def app_name(request: Request) -> str:
-    """``--app``, or the name of the desired-state folder (or repository); it becomes a label value."""
+    """``--app``, or the name of the desired-state folder (or repository); it becomes a label value.
+    Standard input has no name to take: ``--app`` is required there."""
     name = request.app
+    if not name and request.path == STDIN:
+        raise SourceError("--app", "reading manifests from standard input needs an app name (there is no folder "
+                                   "name to take it from); pass --app NAME")
     if not name:
         base = os.path.basename(os.path.normpath(request.subdir or request.path.rstrip("/")))
         name = base.removesuffix(".git") or "default"
@@ -88,7 +95,9 @@ def prepare(cluster: Cluster, request: Request) -> Prepared:
 
     With a selector only matching objects are planned, but git as a whole still decides what is gone
     (prune) and which HPAs own replicas: an object left out by the selector is not "dropped from git"."""
-    state = read(request.path, rev=request.rev, subdir=request.subdir)
+    app = app_name(request)  # before reading: a missing --app must not consume standard input first
+    kustomize = KustomizeOptions(command=request.kustomize_command, allow_remote=request.allow_remote_bases)
+    state = read(request.path, rev=request.rev, subdir=request.subdir, kustomize=kustomize)
     problems = list(state.problems)
     namespace = request.namespace or cluster.default_namespace()
     defining = kinds_defined_by(m.obj for m in state.manifests)
@@ -100,7 +109,6 @@ def prepare(cluster: Cluster, request: Request) -> Prepared:
         raise problems_error(sorted(problems, key=lambda p: p.sort_key), request.path)
     selector = request.selector or {}
     manifests = tuple(m for m in everything if _matches(m.obj, selector))
-    app = app_name(request)
     inventory = tuple(read_inventory(cluster, app, request.inventory_namespace))
     wanted = [m.key for m in manifests if (m.key.api_version, m.key.kind) not in defining
               and _served(cluster, m.key.api_version, m.key.kind)]

@@ -22,18 +22,31 @@ GitPython is imported only for git sources (its import costs ~120 ms).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import posixpath
+import sys
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
 
+import yaml
+
+from gitapply.errors import SourceError
 from gitapply.model import Manifest
 
-from .files import parse, read_path
+from .files import CHART_FILE, KUSTOMIZATION_FILES, helm_hint, parse, read_path
+from .kustomize import Check, KustomizeOptions, kustomization_file, render, settings_command
 from .validate import Problem, apply_default_namespace, problems_error, validate
 
 SETTINGS_FILE = ".gitapply.yaml"
+STDIN = "-"
+"""The path that reads a YAML stream from standard input."""
+STDIN_NAME = "<stdin>"
 
 __all__ = [
     "SETTINGS_FILE",
+    "STDIN",
     "DesiredState",
+    "KustomizeOptions",
     "Problem",
     "apply_default_namespace",
     "is_git_source",
@@ -66,28 +79,86 @@ def read(
     subdir: str | None = None,
     cache_dir: str | None = None,
     schema_version: str | None = None,
+    kustomize: KustomizeOptions = KustomizeOptions(),
 ) -> DesiredState:
-    """Every object at PATH and every problem with them; raises ``SourceError`` only if PATH cannot be read.
+    """Every object at PATH and every problem with them; raises ``SourceError`` only if PATH cannot be read
+    (or rendered: a Kustomize failure, a Helm chart).
 
     ``schema_version`` picks the bundled Kubernetes definitions built-in kinds are checked against (nearest
     to e.g. ``"1.30"``; the newest when None).
     """
-    revision = None
-    if is_git_source(path, rev=rev, subdir=subdir):
-        from . import git
+    def check(manifests: list[Manifest]) -> list[Problem]:
+        return validate(manifests, schema_version)
 
-        revision, manifests, problems = git.read_commit(path, rev=rev, subdir=subdir, cache_dir=cache_dir)
-        settings = git.read_settings(path, revision, subdir, cache_dir)
+    revision = None
+    if path == STDIN:
+        manifests, problems, settings = _read_stdin(rev, subdir, check)
+    elif is_git_source(path, rev=rev, subdir=subdir):
+        revision, manifests, problems, settings = _read_commit(path, rev, subdir, cache_dir, kustomize, check)
     else:
-        manifests, problems = read_path(path)
-        settings_file = os.path.join(path, SETTINGS_FILE)
-        settings = None
-        if os.path.isdir(path) and os.path.isfile(settings_file):
-            with open(settings_file, encoding="utf-8") as handle:
-                settings = handle.read()
-    problems.extend(validate(manifests, schema_version))
+        manifests, problems, settings = _read_files(path, kustomize, check)
     problems.sort(key=lambda problem: problem.sort_key)
     return DesiredState(tuple(manifests), path, revision, tuple(problems), settings)
+
+
+_Read = tuple[list[Manifest], list[Problem], str | None]
+"""The objects, every problem with them (validation included), and the text of ``.gitapply.yaml``."""
+
+
+def _read_stdin(rev: str | None, subdir: str | None, check: Check) -> _Read:
+    if rev is not None or subdir is not None:
+        raise SourceError(STDIN, "--rev and --path read a git repository; standard input is a YAML stream")
+    manifests, problems = parse(sys.stdin.buffer.read(), STDIN_NAME)
+    if not manifests and not problems:
+        raise SourceError(STDIN_NAME, "holds no objects; an empty apply would prune everything the app owns")
+    return manifests, problems + check(manifests), None
+
+
+def _read_files(path: str, options: KustomizeOptions, check: Check) -> _Read:
+    settings = None
+    settings_file = os.path.join(path, SETTINGS_FILE)
+    if os.path.isdir(path) and os.path.isfile(settings_file):
+        with open(settings_file, encoding="utf-8") as handle:
+            settings = handle.read()
+    if os.path.isdir(path) and kustomization_file(path):
+        options = _with_settings(options, settings, settings_file)
+        manifests, problems = render(Path(path), os.path.normpath(path), options, check=check)
+        return manifests, problems, settings
+    if os.path.isfile(os.path.join(path, CHART_FILE)):
+        raise SourceError(os.path.join(path, CHART_FILE), helm_hint(path))
+    manifests, problems = read_path(path)
+    return manifests, problems + check(manifests), settings
+
+
+def _read_commit(path: str, rev: str | None, subdir: str | None, cache_dir: str | None,
+                 options: KustomizeOptions, check: Check) -> tuple[str, list[Manifest], list[Problem], str | None]:
+    """A commit's objects: rendered from an export of the commit when the path is a kustomization."""
+    from . import git
+
+    revision, where, names = git.locate(path, rev=rev, subdir=subdir, cache_dir=cache_dir)
+    settings = git.read_settings(path, revision, subdir, cache_dir)
+    if names & KUSTOMIZATION_FILES:
+        options = _with_settings(options, settings, posixpath.join(where, SETTINGS_FILE))
+        with tempfile.TemporaryDirectory(prefix="gitapply-export-") as private:
+            tree = Path(private) / "tree"
+            git.export_tree(path, revision, cache_dir, tree)
+            manifests, problems = render(tree / where, where, options, check=check, private_root=tree)
+        return revision, manifests, problems, settings
+    if CHART_FILE in names:
+        raise SourceError(posixpath.join(where, CHART_FILE), helm_hint(where))
+    _, manifests, problems = git.read_commit(path, rev=revision, subdir=subdir, cache_dir=cache_dir, fetched=True)
+    return revision, manifests, problems + check(manifests), settings
+
+
+def _with_settings(options: KustomizeOptions, settings: str | None, where: str) -> KustomizeOptions:
+    """``kustomize.command`` from ``.gitapply.yaml`` when no command was given on the command line."""
+    if options.command or not settings:
+        return options
+    try:
+        command = settings_command(yaml.safe_load(settings), where)
+    except yaml.YAMLError as exc:
+        raise SourceError(where, f"cannot be read as YAML: {exc}") from exc
+    return replace(options, command=command) if command else options
 
 
 def load(
@@ -97,9 +168,11 @@ def load(
     subdir: str | None = None,
     cache_dir: str | None = None,
     schema_version: str | None = None,
+    kustomize: KustomizeOptions = KustomizeOptions(),
 ) -> DesiredState:
     """Like ``read``, but raises one ``SourceError`` listing every problem instead of returning them."""
-    state = read(path, rev=rev, subdir=subdir, cache_dir=cache_dir, schema_version=schema_version)
+    state = read(path, rev=rev, subdir=subdir, cache_dir=cache_dir, schema_version=schema_version,
+                 kustomize=kustomize)
     if state.problems:
         where = f"{redact(path)}@{state.revision[:12]}" if state.revision else path
         raise problems_error(state.problems, where)

@@ -251,6 +251,7 @@ def _items_nodes(node: yaml.Node | None, count: int) -> list[yaml.Node] | None:
 
 
 KUSTOMIZATION_FILES = {"kustomization.yaml", "kustomization.yml", "Kustomization"}
+CHART_FILE = "Chart.yaml"
 
 
 def is_manifest_file(name: str) -> bool:
@@ -260,16 +261,34 @@ def is_manifest_file(name: str) -> bool:
     return name.endswith(MANIFEST_SUFFIXES) and not base.startswith(".") and base not in KUSTOMIZATION_FILES
 
 
+def helm_hint(directory: str) -> str:
+    """What to do with a Helm chart, which gitapply does not render itself."""
+    return (f"a Helm chart, which gitapply does not render; render it and pipe the objects in: `helm template "
+            f"NAME {directory or '.'} -f values.yaml | gitapply apply - --app NAME`")
+
+
+def rendered_elsewhere(path: str) -> Problem | None:
+    """A problem for a kustomization or a chart met inside a directory read file by file: its files are not
+    objects, and reading them as such would apply half of it. None for any other file."""
+    directory, _, base = path.rpartition("/")
+    if base in KUSTOMIZATION_FILES:
+        return Problem(Origin(path), "a kustomization inside a directory read file by file; give its directory as "
+                                     "the path (gitapply renders it then), or move it out")
+    if base == CHART_FILE:
+        return Problem(Origin(path), helm_hint(directory))
+    return None
+
+
 def read_path(path: str) -> tuple[list[Manifest], list[Problem]]:
     """Every object in a file, or in a directory's manifest files; raises ``SourceError`` if PATH is missing."""
+    problems: list[Problem] = []
     if os.path.isdir(path):
-        files = sorted(_walk(path))
+        files = sorted(_walk(path, problems))
     elif os.path.isfile(path):
         files = [path]
     else:
         raise SourceError(path, "no such file or directory; give a manifest file, a directory or a git repository")
     manifests: list[Manifest] = []
-    problems: list[Problem] = []
     for name in files:
         display = os.path.normpath(name)
         try:
@@ -284,9 +303,15 @@ def read_path(path: str) -> tuple[list[Manifest], list[Problem]]:
     return manifests, problems
 
 
-def _walk(root: str) -> Iterator[str]:
+def _walk(root: str, problems: list[Problem]) -> Iterator[str]:
     for directory, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(name for name in dirnames if not name.startswith("."))
+        found = [rendered_elsewhere(os.path.normpath(os.path.join(directory, name))) for name in sorted(filenames)]
+        marked = [problem for problem in found if problem is not None]
+        if marked:  # its files and subdirectories are patches, bases and templates, not objects
+            problems.extend(marked)
+            dirnames[:] = []
+            continue
         for name in sorted(filenames):
             if is_manifest_file(name):
                 yield os.path.join(directory, name)

@@ -25,6 +25,7 @@ import os
 import posixpath
 import shutil
 import subprocess
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from gitapply.errors import SourceError
 from gitapply.model import Manifest, Origin
 
 from . import SETTINGS_FILE, is_remote, redact
-from .files import is_manifest_file, parse
+from .files import is_manifest_file, parse, rendered_elsewhere
 from .validate import Problem
 
 _BLOB_MODES = {b"100644", b"100755"}
@@ -64,13 +65,15 @@ def _open_cached(location: str, cache_dir: str | None) -> tuple[git.Repo, str]:
 
 
 def read_commit(
-    location: str, *, rev: str | None = None, subdir: str | None = None, cache_dir: str | None = None
+    location: str, *, rev: str | None = None, subdir: str | None = None, cache_dir: str | None = None,
+    fetched: bool = False,
 ) -> tuple[str, list[Manifest], list[Problem]]:
     """The commit sha, the objects under ``subdir`` at ``rev`` (default HEAD), and the problems reading them.
 
-    ``location`` is a repository, a path inside one, or a URL (mirrored into ``cache_dir``).
+    ``location`` is a repository, a path inside one, or a URL (mirrored into ``cache_dir``; with ``fetched``
+    the mirror is used as it is, ``locate`` having fetched it moments ago).
     """
-    repo, prefix = _open(location, cache_dir)
+    repo, prefix = _open_cached(location, cache_dir) if fetched else _open(location, cache_dir)
     try:
         return _read(repo, location, rev or "HEAD", _clean_subdir(posixpath.join(prefix, subdir or ""), location))
     finally:
@@ -78,22 +81,59 @@ def read_commit(
 
 
 def _read(repo: git.Repo, location: str, rev: str, path: str) -> tuple[str, list[Manifest], list[Problem]]:
+    commit, target = _target(repo, location, rev, path)
+    entries = _list_entries(repo, target, path)
+    manifests, problems = _parse_entries(repo, entries, explicit=not isinstance(target, git.Tree))
+    return commit.hexsha, manifests, problems
+
+
+def _target(repo: git.Repo, location: str, rev: str, path: str) -> tuple[git.Commit, git.Tree | git.Blob]:
+    """The commit ``rev`` and the tree or blob at ``path`` in it; ``SourceError`` naming what is missing."""
     try:
         commit = repo.commit(rev)
     except (git.BadName, git.BadObject, ValueError) as exc:
         raise SourceError(redact(location), f"unknown revision {rev!r}; `git -C {repo.git_dir} log --oneline` lists "
                                     "the commits") from exc
-    target = commit.tree
-    if path:
-        try:
-            target = commit.tree / path
-        except KeyError as exc:
-            raise SourceError(f"{redact(location)}@{commit.hexsha[:12]}",
-                              f"no path {path!r} in this commit; `git -C {repo.git_dir} ls-tree --name-only -r "
-                              f"{commit.hexsha[:12]}` lists what is there") from exc
-    entries = _list_entries(repo, target, path)
-    manifests, problems = _parse_entries(repo, entries, explicit=not isinstance(target, git.Tree))
-    return commit.hexsha, manifests, problems
+    if not path:
+        return commit, commit.tree
+    try:
+        return commit, commit.tree / path
+    except KeyError as exc:
+        raise SourceError(f"{redact(location)}@{commit.hexsha[:12]}",
+                          f"no path {path!r} in this commit; `git -C {repo.git_dir} ls-tree --name-only -r "
+                          f"{commit.hexsha[:12]}` lists what is there") from exc
+
+
+def locate(location: str, *, rev: str | None = None, subdir: str | None = None,
+           cache_dir: str | None = None) -> tuple[str, str, frozenset[str]]:
+    """The commit sha of ``rev``, the repository-relative path of ``subdir`` (PATH's own place in a work tree
+    included), and the names of the files directly in it (empty for a file). Fetches a URL's mirror."""
+    repo, prefix = _open(location, cache_dir)
+    try:
+        path = _clean_subdir(posixpath.join(prefix, subdir or ""), location)
+        commit, target = _target(repo, location, rev or "HEAD", path)
+        names = frozenset(item.name for item in target.blobs) if isinstance(target, git.Tree) else frozenset()
+        return commit.hexsha, path, names
+    finally:
+        repo.close()
+
+
+def export_tree(location: str, revision: str, cache_dir: str | None, destination: Path) -> None:
+    """Write the whole tree of commit ``revision`` into ``destination`` (created), through ``git archive``:
+    a renderer needs files on disk, and bases may lie anywhere in the repository. Submodules are not included;
+    a symbolic link leading out of the tree is refused."""
+    repo, _ = _open_cached(location, cache_dir)
+    destination.mkdir(parents=True)
+    try:
+        process = repo.git.archive("--format=tar", revision, as_process=True)
+        with tarfile.open(fileobj=process.proc.stdout, mode="r|") as archive:
+            archive.extractall(destination, filter="data")
+        process.wait()
+    except (tarfile.TarError, git.GitCommandError) as exc:
+        raise SourceError(f"{redact(location)}@{revision[:12]}", f"cannot export the commit to render it: {exc}") \
+            from exc
+    finally:
+        repo.close()
 
 
 def _open(location: str, cache_dir: str | None) -> tuple[git.Repo, str]:
@@ -143,9 +183,13 @@ def _parse_entries(
     """Parse the manifest files among ``entries``; ``explicit``: one file named by the user, read whatever its name."""
     wanted: list[tuple[str, str]] = []
     problems: list[Problem] = []
+    marked = {} if explicit else _rendered_elsewhere(entries)
+    problems.extend(marked.values())
     for mode, sha, path in entries:
         parts = path.split("/")
         if not explicit and (any(part.startswith(".") for part in parts[:-1]) or not is_manifest_file(parts[-1])):
+            continue
+        if any(path.startswith(f"{directory}/") or not directory for directory in marked):
             continue
         if mode in _BLOB_MODES:
             wanted.append((sha, path))
@@ -162,6 +206,19 @@ def _parse_entries(
         manifests.extend(found)
         problems.extend(trouble)
     return manifests, problems
+
+
+def _rendered_elsewhere(entries: list[tuple[bytes, str, str]]) -> dict[str, Problem]:
+    """Directories holding a kustomization or a chart (``files.rendered_elsewhere``), outermost only."""
+    marked: dict[str, Problem] = {}
+    for _, _, path in sorted(entries, key=lambda entry: (entry[2].count("/"), entry[2])):
+        directory = path.rpartition("/")[0]
+        if any(directory == outer or directory.startswith(f"{outer}/") or not outer for outer in marked):
+            continue
+        problem = rendered_elsewhere(path)
+        if problem is not None:
+            marked[directory] = problem
+    return marked
 
 
 def read_blobs(repo: git.Repo, shas: list[str]) -> dict[str, bytes]:

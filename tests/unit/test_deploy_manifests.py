@@ -58,8 +58,15 @@ def image_env() -> dict[str, str]:
 
 
 def test_dockerfile_builds_on_python_311_slim():
-    (base,) = arguments("FROM")
+    base = arguments("FROM")[-1]
     assert re.fullmatch(r"python:3\.11-slim(-\w+)?(@sha256:[0-9a-f]{64})?", base), base
+
+
+def test_dockerfile_takes_a_pinned_kustomize_from_its_official_image():
+    stages = dict(reversed(rest.split(" AS ")) for rest in arguments("FROM")[:-1])
+    assert re.fullmatch(r"registry\.k8s\.io/kustomize/kustomize:v5\.\d+\.\d+(@sha256:[0-9a-f]{64})?",
+                        stages["kustomize"]), stages
+    assert "--from=kustomize /app/kustomize /usr/local/bin/kustomize" in arguments("COPY")
 
 
 def test_dockerfile_runs_as_a_numeric_non_root_user():
@@ -141,6 +148,8 @@ def test_dockerignore_keeps_repository_noise_out_of_the_build(path):
 
 def test_every_path_the_dockerfile_copies_exists_and_is_in_the_build_context():
     for rest in arguments("COPY"):
+        if rest.startswith("--from="):
+            continue  # from another stage, not the build context
         words = [word for word in rest.split() if not word.startswith("--")]
         for source in words[:-1]:
             assert (ROOT / source).exists(), source
@@ -212,10 +221,14 @@ def test_every_deploy_file_is_yaml_of_kubernetes_objects():
 
 @pytest.mark.parametrize("version", [None, "{}.{}".format(*schema_versions()[0])])
 def test_deploy_passes_gitapplys_own_validation(version):
+    """deploy/ is a kustomization: gitapply renders it, so the Secret template it leaves out is checked alone."""
     state = read(str(DEPLOY), schema_version=version)
     assert [str(problem) for problem in state.problems] == []
     assert {m.obj["kind"] for m in state.manifests} >= {"Namespace", "ServiceAccount", "ClusterRole",
-                                                         "ClusterRoleBinding", "Secret", "CronJob"}
+                                                         "ClusterRoleBinding", "CronJob"}
+    assert "Secret" not in {m.obj["kind"] for m in state.manifests}, "the template must never be applied"
+    template = read(str(DEPLOY / "git-credentials.yaml"), schema_version=version)
+    assert template.problems == () and [m.obj["kind"] for m in template.manifests] == ["Secret"]
 
 
 def test_the_cluster_role_grants_no_write_verb():

@@ -208,10 +208,10 @@ def test_importing_the_source_package_imports_neither_git_nor_kubernetes_validat
     assert result.stdout.split() == ["False", "False"]
 
 
-def test_a_kustomization_file_is_not_read_as_a_manifest(tmp_path):
-    from gitapply.source.files import read_path
+def test_a_kustomization_is_rendered_not_read_file_by_file(tmp_path):
+    from gitapply.source import read
 
-    (tmp_path / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
+    (tmp_path / "kustomization.yaml").write_text("resources: [cm.yaml]\nnamePrefix: p-\n")
     (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
-    manifests, problems = read_path(str(tmp_path))
-    assert [m.obj["metadata"]["name"] for m in manifests] == ["x"] and not problems
+    state = read(str(tmp_path))
+    assert [m.obj["metadata"]["name"] for m in state.manifests] == ["p-x"] and not state.problems
