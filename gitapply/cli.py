@@ -40,6 +40,9 @@ KustomizeCommand = typer.Option(None, "--kustomize-command", envvar="GITAPPLY_KU
                                 help="Renders a Kustomize directory (given last); default: `kustomize build` if "
                                      "on PATH, else `kubectl kustomize`.")
 RemoteBases = typer.Option(False, "--allow-remote-bases", help="Let Kustomize fetch remote bases (URLs).")
+MaxInput = typer.Option(None, "--max-input-size", metavar="MIB", min=0.001,
+                        help="Largest manifest file read, in MiB; the whole source may hold 16 times that "
+                             "(default 16 MiB per file, 256 MiB in all).")
 
 
 def _version(value: bool) -> None:
@@ -69,13 +72,15 @@ def _options(version: bool = typer.Option(False, "--version", callback=_version,
 
 def _request(path: str, rev: Optional[str], subdir: Optional[str], namespace: str, selector: str, app_name: str,
              prune: bool, force_prune: bool, inventory_namespace: str, *, kustomize_command: Optional[str] = None,
-             allow_remote_bases: bool = False) -> Any:
+             allow_remote_bases: bool = False, max_input_size: Optional[float] = None) -> Any:
     from .ops.prepare import Request, parse_selector
+    from .source import InputLimits
 
+    limits = InputLimits.of_mib(max_input_size) if max_input_size else InputLimits()
     return Request(path=path, rev=rev, subdir=subdir, namespace=namespace,
                    selector=parse_selector(selector) if selector else None, app=app_name, prune=prune,
                    force_prune=force_prune, inventory_namespace=inventory_namespace,
-                   kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases)
+                   kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases, input_limits=limits)
 
 
 def _cluster(kubeconfig: Optional[str], context: Optional[str]) -> Any:
@@ -105,7 +110,8 @@ def diff(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = 
          prune: bool = Prune, inventory_namespace: str = InventoryNamespace,
          server_dry_run: bool = typer.Option(False, "--server-dry-run",
                                              help="Ask the API server (dry-run) what each object would become."),
-         kustomize_command: Optional[str] = KustomizeCommand, allow_remote_bases: bool = RemoteBases) -> None:
+         kustomize_command: Optional[str] = KustomizeCommand, allow_remote_bases: bool = RemoteBases,
+         max_input_size: Optional[float] = MaxInput) -> None:
     """Show what apply would change: the live objects against what they would become."""
     from .engine.plan import PruneGuardError
     from .ops.apply import confirm_patches, server_predictions
@@ -115,7 +121,8 @@ def diff(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = 
 
     try:
         request = _request(path, rev, subdir, namespace, selector, app_name, prune, True, inventory_namespace,
-                           kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases)
+                           kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases,
+                           max_input_size=max_input_size)
         cluster = _cluster(kubeconfig, context)
         prepared = prepare(cluster, request)
         # a predicted patch is shown only when the server's dry-run agrees it changes something
@@ -161,7 +168,7 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
                                                    help="With --wait: restore the previous configuration of "
                                                         "workloads whose rollout failed."),
           inventory_namespace: str = InventoryNamespace, kustomize_command: Optional[str] = KustomizeCommand,
-          allow_remote_bases: bool = RemoteBases) -> None:
+          allow_remote_bases: bool = RemoteBases, max_input_size: Optional[float] = MaxInput) -> None:
     """Create, patch (and with --prune, delete) objects so the cluster matches git."""
     from .engine.plan import PruneGuardError
     from .model import Action
@@ -174,7 +181,7 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
         cluster = _cluster(kubeconfig, context)
         request = _request(path, rev, subdir, namespace, selector, app_name, prune, force_prune,
                            inventory_namespace, kustomize_command=kustomize_command,
-                           allow_remote_bases=allow_remote_bases)
+                           allow_remote_bases=allow_remote_bases, max_input_size=max_input_size)
         planned = plan_sync(cluster, request, options)
     except PruneGuardError as err:
         _fail(err, 2)
@@ -247,7 +254,7 @@ def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
           prometheus: Optional[str] = typer.Option(None, "--prometheus",
                                                    help="Also write node-exporter textfile metrics here."),
           inventory_namespace: str = InventoryNamespace, kustomize_command: Optional[str] = KustomizeCommand,
-          allow_remote_bases: bool = RemoteBases) -> None:
+          allow_remote_bases: bool = RemoteBases, max_input_size: Optional[float] = MaxInput) -> None:
     """Compare git with the cluster and report drift; writes nothing to the cluster."""
     from .ops.drift import check
     from .render.drift import drift_json, drift_junit, drift_prometheus, drift_summary, drift_table
@@ -256,7 +263,8 @@ def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
         _fail(ValueError(f"--fail-on must be drift, pending or any, not {fail_on!r}"), 2)
     try:
         request = _request(path, rev, subdir, namespace, selector, app_name, False, False, inventory_namespace,
-                           kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases)
+                           kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases,
+                           max_input_size=max_input_size)
         report = check(_cluster(kubeconfig, context), request)
     except GitapplyError as err:
         _fail(err, err.exit_code)
@@ -287,7 +295,7 @@ def reconcile(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[st
               heal_unmanaged: bool = typer.Option(False, "--heal-unmanaged",
                                                   help="Also remove fields added out of band."),
               inventory_namespace: str = InventoryNamespace, kustomize_command: Optional[str] = KustomizeCommand,
-              allow_remote_bases: bool = RemoteBases) -> None:
+              allow_remote_bases: bool = RemoteBases, max_input_size: Optional[float] = MaxInput) -> None:
     """Keep the cluster converged: apply git every --interval seconds until stopped (SIGTERM, Ctrl-C).
 
     A failing pass is reported and the loop goes on. Exit code: 0 if the last pass succeeded, 1 if not."""
@@ -305,7 +313,8 @@ def reconcile(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[st
     try:
         cluster = _cluster(kubeconfig, context)
         request = _request(path, rev, subdir, namespace, selector, app_name, prune, False, inventory_namespace,
-                           kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases)
+                           kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases,
+                           max_input_size=max_input_size)
     except GitapplyError as err:
         _fail(err, err.exit_code)
     options = SyncOptions(heal_unmanaged=heal_unmanaged)

@@ -8,7 +8,7 @@ reported at once.
 from __future__ import annotations
 
 import os
-import re
+import posixpath
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -22,8 +22,9 @@ from ..engine.rules import FieldRules, RulesError, parse_ignore_rules, resolve
 from ..errors import SourceError, UnknownKindError
 from ..merge import Node
 from ..model import Manifest, ObjectKey, Plan
-from ..source import (SETTINGS_FILE, STDIN, DesiredState, KustomizeOptions, Problem, apply_default_namespace,
-                      read)
+from ..engine import appname
+from ..source import (SETTINGS_FILE, STDIN, DesiredState, InputLimits, KustomizeOptions, Problem,
+                      apply_default_namespace, is_remote, read)
 from ..source.validate import problems_error
 from .inventory import read_inventory
 
@@ -43,6 +44,7 @@ class Request:
     inventory_namespace: str = "default"
     kustomize_command: str | None = None
     allow_remote_bases: bool = False
+    input_limits: InputLimits = InputLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,23 +62,24 @@ class Prepared:
     nodes: NodeLookup
 
 
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-
-
 def app_name(request: Request) -> str:
-    """``--app``, or the name of the desired-state folder (or repository); it becomes a label value.
+    """``--app`` (checked), or a valid name made from the desired-state folder or repository (``engine.appname``).
     Standard input has no name to take: ``--app`` is required there."""
-    name = request.app
-    if not name and request.path == STDIN:
+    if request.app:
+        try:
+            return appname.checked(request.app)
+        except appname.AppNameError as err:
+            raise SourceError("--app", str(err)) from err
+    if request.path == STDIN:
         raise SourceError("--app", "reading manifests from standard input needs an app name (there is no folder "
                                    "name to take it from); pass --app NAME")
-    if not name:
-        base = os.path.basename(os.path.normpath(request.subdir or request.path.rstrip("/")))
-        name = base.removesuffix(".git") or "default"
-    if not _LABEL_VALUE.match(name):
-        raise SourceError("--app", f"{name!r} cannot be a label value (letters, digits, '-', '_', '.', at most 63, "
-                                   "starting and ending alphanumeric); pass --app NAME")
-    return name
+    if request.subdir:
+        base = posixpath.basename(posixpath.normpath(request.subdir))
+    elif is_remote(request.path):
+        base = request.path.rstrip("/").rpartition("/")[2].rpartition(":")[2]
+    else:  # "." is named after the directory it stands for
+        base = os.path.basename(os.path.abspath(request.path))
+    return appname.derived(base.removesuffix(".git"))
 
 
 def parse_selector(text: str) -> dict[str, str]:
@@ -97,7 +100,8 @@ def prepare(cluster: Cluster, request: Request) -> Prepared:
     (prune) and which HPAs own replicas: an object left out by the selector is not "dropped from git"."""
     app = app_name(request)  # before reading: a missing --app must not consume standard input first
     kustomize = KustomizeOptions(command=request.kustomize_command, allow_remote=request.allow_remote_bases)
-    state = read(request.path, rev=request.rev, subdir=request.subdir, kustomize=kustomize)
+    state = read(request.path, rev=request.rev, subdir=request.subdir, kustomize=kustomize,
+                 limits=request.input_limits)
     problems = list(state.problems)
     namespace = request.namespace or cluster.default_namespace()
     defining = kinds_defined_by(m.obj for m in state.manifests)

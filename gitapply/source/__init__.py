@@ -35,6 +35,7 @@ from gitapply.model import Manifest
 
 from .files import CHART_FILE, KUSTOMIZATION_FILES, helm_hint, parse, read_path
 from .kustomize import Check, KustomizeOptions, kustomization_file, render, settings_command
+from .limits import InputLimits, SourceBudget
 from .validate import Problem, apply_default_namespace, problems_error, validate
 
 SETTINGS_FILE = ".gitapply.yaml"
@@ -46,6 +47,7 @@ __all__ = [
     "SETTINGS_FILE",
     "STDIN",
     "DesiredState",
+    "InputLimits",
     "KustomizeOptions",
     "Problem",
     "apply_default_namespace",
@@ -80,23 +82,26 @@ def read(
     cache_dir: str | None = None,
     schema_version: str | None = None,
     kustomize: KustomizeOptions = KustomizeOptions(),
+    limits: InputLimits = InputLimits(),
 ) -> DesiredState:
     """Every object at PATH and every problem with them; raises ``SourceError`` only if PATH cannot be read
     (or rendered: a Kustomize failure, a Helm chart).
 
     ``schema_version`` picks the bundled Kubernetes definitions built-in kinds are checked against (nearest
-    to e.g. ``"1.30"``; the newest when None).
+    to e.g. ``"1.30"``; the newest when None). ``limits``: the sizes a file and the whole source may have.
     """
     def check(manifests: list[Manifest]) -> list[Problem]:
         return validate(manifests, schema_version)
 
     revision = None
+    budget = SourceBudget(limits)
     if path == STDIN:
-        manifests, problems, settings = _read_stdin(rev, subdir, check)
+        manifests, problems, settings = _read_stdin(rev, subdir, check, budget)
     elif is_git_source(path, rev=rev, subdir=subdir):
-        revision, manifests, problems, settings = _read_commit(path, rev, subdir, cache_dir, kustomize, check)
+        revision, manifests, problems, settings = _read_commit(path, rev, subdir, cache_dir, kustomize, check,
+                                                               budget)
     else:
-        manifests, problems, settings = _read_files(path, kustomize, check)
+        manifests, problems, settings = _read_files(path, kustomize, check, budget)
     problems.sort(key=lambda problem: problem.sort_key)
     return DesiredState(tuple(manifests), path, revision, tuple(problems), settings)
 
@@ -105,16 +110,17 @@ _Read = tuple[list[Manifest], list[Problem], str | None]
 """The objects, every problem with them (validation included), and the text of ``.gitapply.yaml``."""
 
 
-def _read_stdin(rev: str | None, subdir: str | None, check: Check) -> _Read:
+def _read_stdin(rev: str | None, subdir: str | None, check: Check, budget: SourceBudget) -> _Read:
     if rev is not None or subdir is not None:
         raise SourceError(STDIN, "--rev and --path read a git repository; standard input is a YAML stream")
-    manifests, problems = parse(sys.stdin.buffer.read(), STDIN_NAME)
+    # one byte beyond the limit is enough to refuse, without holding an endless stream in memory
+    manifests, problems = parse(sys.stdin.buffer.read(budget.limits.file_bytes + 1), STDIN_NAME, budget)
     if not manifests and not problems:
         raise SourceError(STDIN_NAME, "holds no objects; an empty apply would prune everything the app owns")
     return manifests, problems + check(manifests), None
 
 
-def _read_files(path: str, options: KustomizeOptions, check: Check) -> _Read:
+def _read_files(path: str, options: KustomizeOptions, check: Check, budget: SourceBudget) -> _Read:
     settings = None
     settings_file = os.path.join(path, SETTINGS_FILE)
     if os.path.isdir(path) and os.path.isfile(settings_file):
@@ -122,16 +128,17 @@ def _read_files(path: str, options: KustomizeOptions, check: Check) -> _Read:
             settings = handle.read()
     if os.path.isdir(path) and kustomization_file(path):
         options = _with_settings(options, settings, settings_file)
-        manifests, problems = render(Path(path), os.path.normpath(path), options, check=check)
+        manifests, problems = render(Path(path), os.path.normpath(path), options, check=check, budget=budget)
         return manifests, problems, settings
     if os.path.isfile(os.path.join(path, CHART_FILE)):
         raise SourceError(os.path.join(path, CHART_FILE), helm_hint(path))
-    manifests, problems = read_path(path)
+    manifests, problems = read_path(path, budget)
     return manifests, problems + check(manifests), settings
 
 
 def _read_commit(path: str, rev: str | None, subdir: str | None, cache_dir: str | None,
-                 options: KustomizeOptions, check: Check) -> tuple[str, list[Manifest], list[Problem], str | None]:
+                 options: KustomizeOptions, check: Check,
+                 budget: SourceBudget) -> tuple[str, list[Manifest], list[Problem], str | None]:
     """A commit's objects: rendered from an export of the commit when the path is a kustomization."""
     from . import git
 
@@ -142,11 +149,13 @@ def _read_commit(path: str, rev: str | None, subdir: str | None, cache_dir: str 
         with tempfile.TemporaryDirectory(prefix="gitapply-export-") as private:
             tree = Path(private) / "tree"
             git.export_tree(path, revision, cache_dir, tree)
-            manifests, problems = render(tree / where, where, options, check=check, private_root=tree)
+            manifests, problems = render(tree / where, where, options, check=check, private_root=tree,
+                                         budget=budget)
         return revision, manifests, problems, settings
     if CHART_FILE in names:
         raise SourceError(posixpath.join(where, CHART_FILE), helm_hint(where))
-    _, manifests, problems = git.read_commit(path, rev=revision, subdir=subdir, cache_dir=cache_dir, fetched=True)
+    _, manifests, problems = git.read_commit(path, rev=revision, subdir=subdir, cache_dir=cache_dir, fetched=True,
+                                             budget=budget)
     return revision, manifests, problems + check(manifests), settings
 
 
@@ -169,10 +178,11 @@ def load(
     cache_dir: str | None = None,
     schema_version: str | None = None,
     kustomize: KustomizeOptions = KustomizeOptions(),
+    limits: InputLimits = InputLimits(),
 ) -> DesiredState:
     """Like ``read``, but raises one ``SourceError`` listing every problem instead of returning them."""
     state = read(path, rev=rev, subdir=subdir, cache_dir=cache_dir, schema_version=schema_version,
-                 kustomize=kustomize)
+                 kustomize=kustomize, limits=limits)
     if state.problems:
         where = f"{redact(path)}@{state.revision[:12]}" if state.revision else path
         raise problems_error(state.problems, where)

@@ -23,6 +23,8 @@ Rules:
     does); a silently dropped value means an edit that does nothing, so gitapply always rejects it. Keys
     brought in by a ``<<`` merge may be overridden without a problem, as YAML intends.
 * Syntax errors are problems at ``path:line``; the documents before the error are still returned.
+* Hostile input (aliases that expand without bound, nesting that would crash libyaml, oversized files) is a
+  problem at its line, found before it is expanded: see ``limits``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import yaml
 from gitapply.errors import SourceError
 from gitapply.model import Manifest, Origin
 
+from .limits import LimitExceeded, SourceBudget, check_depth, expansion_budget
 from .validate import Problem
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -63,6 +66,7 @@ class GoYamlLoader(_BaseLoader):
         self.path = path
         self.problems: list[Problem] = []
         self.document = 0
+        self.budget = expansion_budget(len(stream))
 
     def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
         """``Resolver.resolve`` without path resolvers (unused here): it runs once per scalar."""
@@ -75,7 +79,14 @@ class GoYamlLoader(_BaseLoader):
         return _SEQ if kind is yaml.SequenceNode else _MAP
 
     def build(self, node: yaml.Node) -> Any:
-        """A node's value, built directly for the standard tags: about twice as fast as ``construct_document``."""
+        """A node's value, built directly for the standard tags: about twice as fast as ``construct_document``.
+
+        Each value built is counted against the file's budget, so an alias is paid for every time it is
+        expanded: that is what stops a billion laughs."""
+        self.budget -= 1
+        if self.budget < 0:
+            raise LimitExceeded("aliases here expand to far more values than the file holds (a \"billion laughs\" "
+                                "document?); refused, as kubectl refuses it", node.start_mark.line + 1)
         tag = node.tag
         if tag == _STR and type(node) is yaml.ScalarNode:
             return node.value
@@ -160,14 +171,22 @@ def _go_key(key: Any, key_node: yaml.Node, node: yaml.Node) -> str:
 _KEY_TYPES = {type(None): "null", list: "a list", dict: "a mapping", tuple: "a list"}
 
 
-def parse(data: str | bytes, path: str) -> tuple[list[Manifest], list[Problem]]:
-    """The objects in one file's content, and the problems found reading it. ``path`` names it in origins."""
+def parse(data: str | bytes, path: str, budget: SourceBudget | None = None) -> tuple[list[Manifest], list[Problem]]:
+    """The objects in one file's content, and the problems found reading it. ``path`` names it in origins.
+
+    ``budget``: count the content against a source's size limits (None: the caller has counted it)."""
+    if budget is not None and (trouble := budget.take(len(data))):
+        return [], [Problem(Origin(path), trouble)]
     if path.lower().endswith(".json"):
         return _parse_json(data, path)
     return _parse_yaml(data, path)
 
 
 def _parse_yaml(data: str | bytes, path: str) -> tuple[list[Manifest], list[Problem]]:
+    try:
+        check_depth(data.encode() if isinstance(data, str) else data, _BaseLoader)
+    except LimitExceeded as exc:
+        return [], [Problem(Origin(path, 0, exc.line), str(exc))]
     loader = GoYamlLoader(data, path)
     manifests: list[Manifest] = []
     try:
@@ -185,6 +204,9 @@ def _parse_yaml(data: str | bytes, path: str) -> tuple[list[Manifest], list[Prob
         loader.problems.append(Problem(Origin(path, loader.document, line), f"YAML syntax error: {where}{column}"))
     except yaml.YAMLError as exc:
         loader.problems.append(Problem(Origin(path, loader.document), f"cannot be read as YAML: {exc}"))
+    except LimitExceeded as exc:
+        loader.problems.append(Problem(Origin(path, loader.document, exc.line), str(exc)))
+        manifests = []  # a document refused part-way must not leave the ones before it to be applied alone
     except RecursionError:
         loader.problems.append(Problem(Origin(path, loader.document), "nested too deeply (a recursive alias?)"))
     finally:
@@ -212,6 +234,8 @@ def _parse_json(data: str | bytes, path: str) -> tuple[list[Manifest], list[Prob
         value = json.loads(text, object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
         return [], [Problem(Origin(path, 0, exc.lineno), f"JSON syntax error: {exc.msg} (column {exc.colno})")]
+    except RecursionError:
+        return [], [Problem(origin, "nests arrays or objects too deeply; no manifest needs that many levels")]
     return _objects(value, origin, None, problems), problems
 
 
@@ -279,8 +303,10 @@ def rendered_elsewhere(path: str) -> Problem | None:
     return None
 
 
-def read_path(path: str) -> tuple[list[Manifest], list[Problem]]:
-    """Every object in a file, or in a directory's manifest files; raises ``SourceError`` if PATH is missing."""
+def read_path(path: str, budget: SourceBudget | None = None) -> tuple[list[Manifest], list[Problem]]:
+    """Every object in a file, or in a directory's manifest files; raises ``SourceError`` if PATH is missing.
+    Each file's size is checked against ``budget`` before it is read."""
+    budget = budget or SourceBudget()
     problems: list[Problem] = []
     if os.path.isdir(path):
         files = sorted(_walk(path, problems))
@@ -292,14 +318,17 @@ def read_path(path: str) -> tuple[list[Manifest], list[Problem]]:
     for name in files:
         display = os.path.normpath(name)
         try:
+            if trouble := budget.take(os.path.getsize(name)):
+                problems.append(Problem(Origin(display), trouble))
+                continue
             with open(name, "rb") as handle:
                 data = handle.read()
         except OSError as exc:
             problems.append(Problem(Origin(display), f"cannot be read: {exc.strerror}"))
             continue
-        found, trouble = parse(data, display)
+        found, parsed = parse(data, display)
         manifests.extend(found)
-        problems.extend(trouble)
+        problems.extend(parsed)
     return manifests, problems
 
 

@@ -36,6 +36,7 @@ from gitapply.model import Manifest, Origin
 
 from . import SETTINGS_FILE, is_remote, redact
 from .files import is_manifest_file, parse, rendered_elsewhere
+from .limits import SourceBudget
 from .validate import Problem
 
 _BLOB_MODES = {b"100644", b"100755"}
@@ -66,24 +67,26 @@ def _open_cached(location: str, cache_dir: str | None) -> tuple[git.Repo, str]:
 
 def read_commit(
     location: str, *, rev: str | None = None, subdir: str | None = None, cache_dir: str | None = None,
-    fetched: bool = False,
+    fetched: bool = False, budget: SourceBudget | None = None,
 ) -> tuple[str, list[Manifest], list[Problem]]:
     """The commit sha, the objects under ``subdir`` at ``rev`` (default HEAD), and the problems reading them.
 
     ``location`` is a repository, a path inside one, or a URL (mirrored into ``cache_dir``; with ``fetched``
-    the mirror is used as it is, ``locate`` having fetched it moments ago).
+    the mirror is used as it is, ``locate`` having fetched it moments ago). ``budget``: the source's size limits.
     """
     repo, prefix = _open_cached(location, cache_dir) if fetched else _open(location, cache_dir)
     try:
-        return _read(repo, location, rev or "HEAD", _clean_subdir(posixpath.join(prefix, subdir or ""), location))
+        return _read(repo, location, rev or "HEAD", _clean_subdir(posixpath.join(prefix, subdir or ""), location),
+                     budget or SourceBudget())
     finally:
         repo.close()
 
 
-def _read(repo: git.Repo, location: str, rev: str, path: str) -> tuple[str, list[Manifest], list[Problem]]:
+def _read(repo: git.Repo, location: str, rev: str, path: str,
+          budget: SourceBudget) -> tuple[str, list[Manifest], list[Problem]]:
     commit, target = _target(repo, location, rev, path)
     entries = _list_entries(repo, target, path)
-    manifests, problems = _parse_entries(repo, entries, explicit=not isinstance(target, git.Tree))
+    manifests, problems = _parse_entries(repo, entries, explicit=not isinstance(target, git.Tree), budget=budget)
     return commit.hexsha, manifests, problems
 
 
@@ -178,7 +181,7 @@ def _list_entries(repo: git.Repo, target: git.Tree | git.Blob, path: str) -> lis
 
 
 def _parse_entries(
-    repo: git.Repo, entries: list[tuple[bytes, str, str]], *, explicit: bool
+    repo: git.Repo, entries: list[tuple[bytes, str, str]], *, explicit: bool, budget: SourceBudget
 ) -> tuple[list[Manifest], list[Problem]]:
     """Parse the manifest files among ``entries``; ``explicit``: one file named by the user, read whatever its name."""
     wanted: list[tuple[str, str]] = []
@@ -202,7 +205,7 @@ def _parse_entries(
     contents = read_blobs(repo, [sha for sha, _ in wanted])
     manifests: list[Manifest] = []
     for sha, path in sorted(wanted, key=lambda item: item[1]):
-        found, trouble = parse(contents[sha], path)
+        found, trouble = parse(contents[sha], path, budget)
         manifests.extend(found)
         problems.extend(trouble)
     return manifests, problems

@@ -41,6 +41,7 @@ from gitapply.errors import SourceError
 from gitapply.model import Manifest, Origin
 
 from .files import KUSTOMIZATION_FILES, parse
+from .limits import SourceBudget
 from .validate import Problem
 
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
@@ -89,7 +90,8 @@ def settings_command(settings: Any, where: str) -> str | None:
 
 
 def render(directory: Path, display: str, options: KustomizeOptions, *, check: Check = lambda manifests: [],
-           private_root: Path | None = None) -> tuple[list[Manifest], list[Problem]]:
+           private_root: Path | None = None, budget: SourceBudget | None = None
+           ) -> tuple[list[Manifest], list[Problem]]:
     """The objects the kustomization in ``directory`` renders and their problems (parsing, and ``check``'s),
     with origins under ``display`` (the directory as the user names it). Raises ``SourceError`` if Kustomize
     fails or renders nothing.
@@ -103,7 +105,8 @@ def render(directory: Path, display: str, options: KustomizeOptions, *, check: C
     if not options.allow_remote:
         refuse_remote(directory, display)
     argv = command_line(options)
-    manifests, problems = parse(_render(argv, directory, where, private_root), f"{where} (rendered)")
+    manifests, problems = parse(_render(argv, directory, where, private_root), f"{where} (rendered)",
+                                budget or SourceBudget())
     if not manifests and not problems:
         raise SourceError(where, "renders no objects; an empty apply would prune everything the app owns. Add "
                                  "resources to the kustomization, or give another path")
