@@ -119,8 +119,9 @@ def oversized(plan: Plan) -> list[str]:
         annotations = (source.get("metadata") or {}).get("annotations") or {}
         size = sum(len(name.encode()) + len(str(value).encode()) for name, value in annotations.items())
         if size > ANNOTATIONS_LIMIT:
+            where = f"{change.origin}: " if change.origin else ""
             problems.append(
-                f"{change.key}: its annotations would be {size} bytes, over the API's limit of {ANNOTATIONS_LIMIT} "
+                f"{where}{change.key}: its annotations would be {size} bytes, over the API's limit of {ANNOTATIONS_LIMIT} "
                 "(the last-applied-configuration annotation holds the whole object); move large data out of "
                 "the object (e.g. a ConfigMap per file) or apply it with server-side apply"
             )

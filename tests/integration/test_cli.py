@@ -184,6 +184,7 @@ def test_an_oversized_object_is_refused_before_anything_is_written(tmp_path, run
     result = run("apply", source)
     assert result.returncode == 2
     assert "ConfigMap" in result.stderr and "262144" in result.stderr
+    assert "big.yaml:1" in result.stderr, "the refusal names the file and line, as validation errors do"
     assert live(control_plane, namespace, "configmap/small") is None
 
 

@@ -6,9 +6,7 @@ import pytest
 
 from gitapply.cluster.local import LocalCluster
 from gitapply.cluster.snapshot import read_live
-from gitapply.errors import SourceError
 from gitapply.model import ObjectKey
-from gitapply.ops.prepare import Request, app_name
 
 
 def configmap(name, app=None):
@@ -44,9 +42,3 @@ def test_many_strays_are_read_with_one_list_of_the_kind(cluster):
     live = read_live(cluster, wanted, owner_selector="gitapply.io/app=shop", get_limit=16)
     assert set(wanted) <= set(live) and key("ours") in live, "the app's own objects come too (for prune)"
     assert cluster.requests == 2
-
-
-def test_an_app_name_must_be_a_label_value():
-    assert app_name(Request(path="/srv/ops.git")) == "ops"
-    with pytest.raises(SourceError, match="cannot be a label value"):
-        app_name(Request(path="/srv/my apps"))
