@@ -181,14 +181,19 @@ def confirm_patches(cluster: Cluster, plan: Plan, nodes: Callable[[str, str], An
 
 def execute(cluster: Cluster, plan: Plan, *, workers: int = 8, dry_run: bool = False,
             marks: Bookkeeping = NO_BOOKKEEPING,
-            on_done: Callable[[Change, Failure | None], None] = lambda change, failure: None) -> list[Failure]:
+            on_done: Callable[[Change, Failure | None], None] = lambda change, failure: None,
+            written: set[ObjectKey] | None = None) -> list[Failure]:
     """Make the plan's changes stage by stage (creates and patches in dependency order, then prunes);
-    writes within a stage run concurrently. Returns the failures; later stages still run, as kubectl does."""
+    writes within a stage run concurrently. Returns the failures; later stages still run, as kubectl does.
+
+    ``written`` receives the key of each change the server accepted, as it is accepted (by the worker, so that
+    it is complete even when Ctrl-C stops the apply before ``on_done`` has seen every result)."""
     failures: list[Failure] = []
     pool = ThreadPoolExecutor(max_workers=workers)
+    accepted = written if written is not None else set()
     try:
         for stage in _stages(plan):
-            for change, failure in pool.map(lambda c: _attempt(cluster, c, dry_run, marks), stage):
+            for change, failure in pool.map(lambda c: _attempt(cluster, c, dry_run, marks, accepted), stage):
                 on_done(change, failure)
                 if failure is not None:
                     failures.append(failure)
@@ -212,11 +217,13 @@ def _stages(plan: Plan) -> list[list[Change]]:
     return [stages[stage] for stage in sorted(stages)]
 
 
-def _attempt(cluster: Cluster, change: Change, dry_run: bool, marks: Bookkeeping) -> tuple[Change, Failure | None]:
+def _attempt(cluster: Cluster, change: Change, dry_run: bool, marks: Bookkeeping,
+             accepted: set[ObjectKey]) -> tuple[Change, Failure | None]:
     try:
         change, _ = _write_retrying(cluster, change, dry_run=dry_run, marks=marks)
     except GitapplyError as err:
         return change, Failure(change.key, change.action, str(err))
+    accepted.add(change.key)  # one set.add: atomic under the GIL
     return change, None
 
 

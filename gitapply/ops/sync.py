@@ -12,7 +12,7 @@ from ..cluster.base import Cluster
 from ..engine.heal import with_healing
 from ..engine.objectplan import Bookkeeping
 from ..engine.plan import bookkeeping, owned_by
-from ..model import Action, Change, Plan
+from ..model import Action, Change, ObjectKey, Plan
 from .apply import Failure, checked, execute
 from .drift import classify_prepared
 from .inventory import next_inventory, write_inventory
@@ -52,12 +52,25 @@ def plan_sync(cluster: Cluster, request: Request, options: SyncOptions = SyncOpt
 
 def write_sync(cluster: Cluster, planned: Planned, inventory_namespace: str, *, dry_run: bool = False,
                on_done: Callable[[Change, Failure | None], None] = lambda change, failure: None) -> list[Failure]:
-    """Make the planned changes; after a complete, real apply, record what the app owns."""
+    """Make the planned changes, then record what the app owns — also when some writes were refused, or
+    Ctrl-C stopped the apply part-way: an object written but not recorded could never be pruned."""
     prepared, plan = planned.prepared, planned.plan
-    failures = execute(cluster, plan, dry_run=dry_run, marks=planned.marks, on_done=on_done)
-    if not dry_run and not failures:
-        still_owned = [key for key, obj in prepared.live.items() if owned_by(obj, prepared.app)]
-        pruned = [change.key for change in plan.changes if change.action is Action.PRUNE]
-        owned = next_inventory([m.key for m in prepared.manifests], prepared.inventory, still_owned, pruned)
-        write_inventory(cluster, prepared.app, inventory_namespace, owned)
+    written: set[ObjectKey] = set()
+    complete = False
+    try:
+        failures = execute(cluster, plan, dry_run=dry_run, marks=planned.marks, on_done=on_done, written=written)
+        complete = not failures
+    finally:
+        if not dry_run and (written or complete):
+            write_inventory(cluster, prepared.app, inventory_namespace, owned_after(prepared, plan, written))
     return failures
+
+
+def owned_after(prepared: Prepared, plan: Plan, written: set[ObjectKey]) -> set[ObjectKey]:
+    """What the app owns once the writes in ``written`` were accepted (all of the plan's, or some): objects
+    already in sync and those written, earlier entries that still exist as the app's, less what was pruned."""
+    still_owned = [key for key, obj in prepared.live.items() if owned_by(obj, prepared.app)]
+    in_place = {c.key for c in plan.changes if c.action is Action.UNCHANGED or c.key in written}
+    applied = [m.key for m in prepared.manifests if m.key in in_place]
+    pruned = [c.key for c in plan.changes if c.action is Action.PRUNE and c.key in written]
+    return next_inventory(applied, prepared.inventory, still_owned, pruned)
