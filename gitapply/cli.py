@@ -89,8 +89,12 @@ def _cluster(kubeconfig: Optional[str], context: Optional[str]) -> Any:
         return LocalCluster(_LOCAL["path"], field_manager=_LOCAL["field_manager"] or DEFAULT_FIELD_MANAGER)
     from .cluster.kube import KubeCluster
 
-    return KubeCluster(kubeconfig=kubeconfig, context=context,
-                       field_manager=_LOCAL["field_manager"] or DEFAULT_FIELD_MANAGER)
+    cluster = KubeCluster(kubeconfig=kubeconfig, context=context,
+                          field_manager=_LOCAL["field_manager"] or DEFAULT_FIELD_MANAGER)
+    if cluster.insecure:
+        errors.print(f"warning: the API server's certificate is not verified (insecure-skip-tls-verify in the "
+                     f"kubeconfig): {escape(cluster.server)}")
+    return cluster
 
 
 def _fail(err: Exception, code: int) -> None:
