@@ -2,7 +2,7 @@
 
 Start-up matters as much as throughput (``gitapply diff`` is run by hand dozens of times a day), so the
 official ``kubernetes`` client, whose import alone costs 0.25–0.45 s, is off the common path: the kubeconfig
-is read by ``cluster.kubeconfig`` and requests go through ``cluster.transport`` (urllib3). Only a user with
+is read by ``cluster.kubeconfig`` and requests go through ``cluster.transport`` (``http.client``). Only a user with
 an exec or auth-provider plugin, or a pod's in-cluster service account, loads ``cluster.official``.
 Responses are decoded with ``json.loads`` into plain dicts, never into the generated models (FACTS).
 
@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode
 from typing import Any
 
-import urllib3.exceptions
 
 from .. import __version__
 from ..errors import (
@@ -37,7 +35,7 @@ from ..merge import Node, Schema
 from ..model import ObjectKey, PatchType
 from . import kubeconfig
 from .base import DEFAULT_FIELD_MANAGER, Propagation, Resource
-from .transport import DirectTransport, Transport
+from .transport import DirectTransport, Transport, Untrusted
 
 _TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 _BUILTIN_DEFINITION_PREFIXES = (
@@ -103,13 +101,13 @@ class KubeCluster:
                 self.requests += 1
             try:
                 status, reason, data, response_headers = self._send(method, path, query, headers, body)
-            except (urllib3.exceptions.SSLError, ssl.SSLError) as exc:
+            except Untrusted as exc:
                 raise ConnectionFailedError(
                     subject or self._server,
-                    f"the TLS connection to {self._server} failed ({_ssl_reason(exc)}); check the kubeconfig "
+                    f"the TLS connection to {self._server} failed ({exc}); check the kubeconfig "
                     "cluster's certificate-authority and server name",
                 ) from exc
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
+            except OSError as exc:
                 if attempt == self._retries:
                     raise ConnectionFailedError(
                         subject or self._server,
@@ -317,15 +315,6 @@ def connect(flag: str | None, context: str | None, *, pool_size: int = 16) -> tu
 
         return official.from_kubeconfig(files, context, pool_size=pool_size), access.namespace
     return DirectTransport(access, pool_size=pool_size), access.namespace
-
-
-def _ssl_reason(exc: BaseException) -> str:
-    """The innermost TLS error's own words (``certificate verify failed: unable to get local issuer…``)."""
-    while exc.__context__ is not None and not isinstance(exc, ssl.SSLError):
-        exc = exc.__context__
-    verify = getattr(exc, "verify_message", None)
-    reason = str(getattr(exc, "reason", None) or "").replace("_", " ").lower()
-    return f"{reason}: {verify}" if verify and reason else verify or reason or str(exc)
 
 
 def _typed(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:

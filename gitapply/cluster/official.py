@@ -18,9 +18,10 @@ from typing import Any, Callable
 import kubernetes.client
 import kubernetes.config
 import urllib3
+import urllib3.exceptions
 
 from .kubeconfig import KubeconfigError
-from .transport import Answer, silence_insecure_warnings
+from .transport import Answer, Unreachable, Untrusted, silence_insecure_warnings
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
@@ -43,9 +44,14 @@ class OfficialTransport:
         for setting in self._api.configuration.auth_settings().values():
             if setting.get("in") == "header" and setting.get("value"):
                 headers[setting["key"]] = setting["value"]
-        response = self._api.rest_client.pool_manager.request(
-            method, url, body=body, headers=headers, retries=False, timeout=urllib3.Timeout(total=timeout),
-            preload_content=True)
+        try:
+            response = self._api.rest_client.pool_manager.request(
+                method, url, body=body, headers=headers, retries=False, timeout=urllib3.Timeout(total=timeout),
+                preload_content=True)
+        except urllib3.exceptions.SSLError as exc:
+            raise Untrusted(str(exc)) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise Unreachable(str(exc)) from exc
         return response.status, response.reason or "", response.data, response.headers
 
 

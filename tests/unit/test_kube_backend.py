@@ -185,9 +185,9 @@ def test_an_exec_plugins_token_is_sent(server, tmp_path):
     assert server.authorization == ["Bearer from-exec"]
 
 
-def test_a_plain_kubeconfig_does_not_load_the_official_client(server):
+def test_a_plain_kubeconfig_loads_neither_the_official_client_nor_urllib3(server):
     code = ("import sys; from gitapply.cluster.kube import KubeCluster; "
             f"KubeCluster(kubeconfig={server.kubeconfig!r}); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('kubernetes', 'jsonschema', 'deepdiff')))")
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('kubernetes', 'jsonschema', 'deepdiff', 'urllib3', 'pydantic')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

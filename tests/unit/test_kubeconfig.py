@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -161,31 +164,59 @@ def test_a_credential_plugin_is_left_to_the_official_client(tmp_path, user, plug
     assert load([write(tmp_path / "config", simple(user))]).plugin == plugin
 
 
-def test_a_token_is_sent_as_bearer_and_basic_auth_as_basic(tmp_path):
-    sent: list[dict[str, str]] = []
-    for user, expected in (({"token": "t0"}, "Bearer t0"),
-                           ({"username": "ann", "password": "pw"}, "Basic " + base64.b64encode(b"ann:pw").decode())):
-        transport = DirectTransport(load([write(tmp_path / "config", simple(user, server="http://127.0.0.1:9"))]))
-        transport._pool.request = lambda *a, headers, **k: sent.append(headers) or _Answer()  # type: ignore
-        transport.send("GET", "http://127.0.0.1:9/version", None, {}, 1.0)
-        assert sent[-1]["Authorization"] == expected
+@pytest.fixture
+def recorder() -> Iterator[tuple[str, list[str | None]]]:
+    """A loopback HTTP server answering ``{}``, recording each request's Authorization header."""
+    seen: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}", seen
+    httpd.shutdown()
 
 
-def test_a_token_file_is_read_when_first_needed_and_again_after_a_minute(tmp_path, monkeypatch):
+def test_a_token_is_sent_as_bearer_and_basic_auth_as_basic(tmp_path, recorder):
+    url, seen = recorder
+    for user in ({"token": "t0"}, {"username": "ann", "password": "pw"}):
+        transport = DirectTransport(load([write(tmp_path / "config", simple(user, server=url))]))
+        assert transport.send("GET", f"{url}/version", None, {}, 5.0)[0] == 200
+    assert seen == ["Bearer t0", "Basic " + base64.b64encode(b"ann:pw").decode()]
+
+
+def test_connections_are_kept_alive_and_reused(tmp_path, recorder):
+    url, seen = recorder
+    transport = DirectTransport(load([write(tmp_path / "config", simple(server=url))]))
+    for _ in range(3):
+        transport.send("GET", f"{url}/version", None, {}, 5.0)
+    assert len(seen) == 3 and len(transport._idle) == 1
+
+
+def test_a_token_file_is_read_when_first_needed_and_again_after_a_minute(tmp_path, monkeypatch, recorder):
+    url, seen = recorder
     token = tmp_path / "token"
     token.write_text("one\n")
-    transport = DirectTransport(load([write(tmp_path / "config",
-                                            simple({"tokenFile": str(token)}, server="http://127.0.0.1:9"))]))
-    sent: list[str] = []
-    transport._pool.request = lambda *a, headers, **k: sent.append(headers["Authorization"]) or _Answer()  # type: ignore
+    transport = DirectTransport(load([write(tmp_path / "config", simple({"tokenFile": str(token)}, server=url))]))
     clock = [1000.0]
     monkeypatch.setattr("gitapply.cluster.transport.time.monotonic", lambda: clock[0])
-    transport.send("GET", "u", None, {}, 1.0)
+    transport.send("GET", url, None, {}, 5.0)
     token.write_text("two\n")
-    transport.send("GET", "u", None, {}, 1.0)
+    transport.send("GET", url, None, {}, 5.0)
     clock[0] += 61
-    transport.send("GET", "u", None, {}, 1.0)
-    assert sent == ["Bearer one", "Bearer one", "Bearer two"]
+    transport.send("GET", url, None, {}, 5.0)
+    assert seen == ["Bearer one", "Bearer one", "Bearer two"]
 
 
 def test_a_ca_that_is_not_pem_is_a_kubeconfig_error(tmp_path):
@@ -200,7 +231,3 @@ def test_a_ca_that_is_not_pem_is_a_kubeconfig_error(tmp_path):
 ])
 def test_no_proxy_matches_hosts_and_domain_suffixes(host, no_proxy, bypassed):
     assert _bypassed(host, no_proxy) is bypassed
-
-
-class _Answer:
-    status, reason, data, headers = 200, "OK", b"{}", {}
