@@ -8,8 +8,7 @@ Exit codes, for scripts:
 refused credentials (401/403), an unreachable server, a server certificate that does not verify.
 
 Start-up is part of the interface (``diff`` is run by hand many times a day): this module imports only typer
-and rich's Console; every command imports what it needs when it runs, and ``--version`` answers before typer
-is even imported (see ``main``).
+and rich's Console; every command imports what it needs when it runs.
 """
 
 from __future__ import annotations
