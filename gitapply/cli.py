@@ -4,24 +4,92 @@ Exit codes, for scripts:
 - ``diff``: 0 no differences, 1 differences, 2 bad input or usage, 3 the cluster failed or refused;
 - ``apply``: 0 applied (or nothing to do), 1 some objects were refused (the others were applied),
   2 bad input or usage (nothing written), 3 the cluster failed or refused before anything was written.
+"The cluster failed" includes not reaching it at all: a missing or malformed kubeconfig, an unknown context,
+refused credentials (401/403), an unreachable server, a server certificate that does not verify.
+
+Start-up is part of the interface (``diff`` is run by hand many times a day): this module imports only typer
+and rich's Console; every command imports what it needs when it runs.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress
 
 from .errors import GitapplyError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="GitOps apply/diff engine for Kubernetes.")
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def Progress(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 - stands in for rich's class, imported on use
+    """rich's progress bar, imported (13 ms) only by the commands that show one."""
+    from rich.progress import Progress as RichProgress
+
+    return RichProgress(*args, **kwargs)
+
+
+_TRUE, _FALSE = {"1", "true", "t", "yes", "y", "on"}, {"0", "false", "f", "no", "n", "off", ""}
+
+
+def _cli_bool(text: str) -> bool:
+    folded = text.strip().lower()
+    if folded not in _TRUE | _FALSE:
+        raise ValueError(f"{text!r} is not a valid boolean")
+    return folded in _TRUE
+
+
+_PLAIN_TYPES: dict[Any, Any] = {str: str, int: int, float: float, bool: _cli_bool}
+
+
+def _plain_parameters() -> None:
+    """typer 0.2x converts every parameter through a pydantic TypeAdapter: importing pydantic and building
+    the adapters costs ~0.15 s a command, more than the whole rest of a small ``diff``. gitapply's options
+    are all plain ``str``, ``int``, ``float`` or ``bool``, which need no pydantic: those are converted here,
+    anything else (ranges, parsers, paths) is left to typer. If typer's internals are not as expected (another
+    typer version) nothing is changed, only the speed."""
+    try:
+        from typer import _coercion, core
+    except ImportError:
+        return
+    build, base = getattr(core, "build_runtime_param", None), getattr(_coercion, "RuntimeParam", None)
+    if build is None or base is None or getattr(build, "gitapply_plain", False):
+        return
+
+    @dataclass(frozen=True)
+    class PlainParam(base):  # type: ignore[valid-type, misc]
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            if isinstance(value, bytes):
+                value = value.decode(errors="replace")
+            if not isinstance(value, str):
+                return value
+            try:
+                return _PLAIN_TYPES[self.annotation](value)
+            except ValueError:
+                raise typer.BadParameter(f"{value!r} is not a valid {self.annotation.__name__}.", ctx=ctx,
+                                         param=param) from None
+
+    def plain_or_typers(descriptor: Any) -> Any:
+        info = descriptor.parameter_info
+        plain = (descriptor.annotation in _PLAIN_TYPES and descriptor.file_annotation is None
+                 and all(getattr(info, name, None) in (None, False) for name in
+                         ("parser", "click_type", "min", "max", "exists", "resolve_path", "allow_dash")))
+        if plain:
+            return PlainParam(annotation=descriptor.annotation, parameter_info=info)
+        return build(descriptor)
+
+    plain_or_typers.gitapply_plain = True  # type: ignore[attr-defined]
+    core.build_runtime_param = plain_or_typers
+
+
+_plain_parameters()
 
 PathArg = typer.Argument(..., help="A manifest file, a directory, a Kustomize directory, a git repository (local "
                                    "path or URL), or - to read a YAML stream from standard input (with --app).")
@@ -94,8 +162,12 @@ def _cluster(kubeconfig: Optional[str], context: Optional[str]) -> Any:
         return LocalCluster(_LOCAL["path"], field_manager=_LOCAL["field_manager"] or DEFAULT_FIELD_MANAGER)
     from .cluster.kube import KubeCluster
 
-    return KubeCluster(kubeconfig=kubeconfig, context=context,
-                       field_manager=_LOCAL["field_manager"] or DEFAULT_FIELD_MANAGER)
+    cluster = KubeCluster(kubeconfig=kubeconfig, context=context,
+                          field_manager=_LOCAL["field_manager"] or DEFAULT_FIELD_MANAGER)
+    if cluster.insecure:
+        errors.print(f"warning: the API server's certificate is not verified (insecure-skip-tls-verify in the "
+                     f"kubeconfig): {escape(cluster.server)}")
+    return cluster
 
 
 def _fail(err: Exception, code: int) -> None:

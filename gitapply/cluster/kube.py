@@ -1,12 +1,14 @@
-"""The real cluster backend, on the official ``kubernetes`` client; the only module that imports it.
+"""The real cluster backend: a Kubernetes API server over HTTP, its answers as plain dicts.
 
-The client is used for what it does well — kubeconfig and in-cluster configuration, authentication, TLS,
-a pooled HTTP connection — and bypassed for what costs time: responses are decoded with ``json.loads``
-into plain dicts (``_preload_content=False``), never into the generated models (FACTS: the model layer is
-slow, and importing it alone takes ~0.4 s, so this module is imported only by commands that need a cluster).
+Start-up matters as much as throughput (``gitapply diff`` is run by hand dozens of times a day), so the
+official ``kubernetes`` client, whose import alone costs 0.25–0.45 s, is off the common path: the kubeconfig
+is read by ``cluster.kubeconfig`` and requests go through ``cluster.transport`` (``http.client``). Only a user with
+an exec or auth-provider plugin, or a pod's in-cluster service account, loads ``cluster.official``.
+Responses are decoded with ``json.loads`` into plain dicts, never into the generated models (FACTS).
 
 Errors from the API are mapped to gitapply's own, each naming the object and saying what to do; transient
-failures (timeouts, connection resets, 429, 5xx) are retried with exponential backoff.
+failures (timeouts, connection resets, 429, 5xx) are retried with exponential backoff; a server whose
+certificate does not verify is not retried (it will not verify the next time either).
 """
 
 from __future__ import annotations
@@ -17,12 +19,8 @@ import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode
-from typing import Any, Callable
+from typing import Any
 
-import kubernetes.client
-import kubernetes.config
-import urllib3
-import urllib3.exceptions
 
 from .. import __version__
 from ..errors import (
@@ -35,7 +33,9 @@ from ..errors import (
 )
 from ..merge import Node, Schema
 from ..model import ObjectKey, PatchType
+from . import kubeconfig
 from .base import DEFAULT_FIELD_MANAGER, Propagation, Resource
+from .transport import DirectTransport, Transport, Untrusted
 
 _TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 _BUILTIN_DEFINITION_PREFIXES = (
@@ -66,11 +66,8 @@ class KubeCluster:
         timeout: float = 30.0,
         field_manager: str = DEFAULT_FIELD_MANAGER,
     ) -> None:
-        configuration = kubernetes.client.Configuration()
-        self._namespace = _load_configuration(configuration, kubeconfig, context)
-        configuration.connection_pool_maxsize = pool_size
-        self._api = kubernetes.client.ApiClient(configuration)
-        self._server = configuration.host
+        self._transport, self._namespace = connect(kubeconfig, context, pool_size=pool_size)
+        self._server = self._transport.server
         self._retries = retries
         self._timeout = timeout
         self.field_manager = field_manager
@@ -104,7 +101,13 @@ class KubeCluster:
                 self.requests += 1
             try:
                 status, reason, data, response_headers = self._send(method, path, query, headers, body)
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
+            except Untrusted as exc:
+                raise ConnectionFailedError(
+                    subject or self._server,
+                    f"the TLS connection to {self._server} failed ({exc}); check the kubeconfig "
+                    "cluster's certificate-authority and server name",
+                ) from exc
+            except OSError as exc:
                 if attempt == self._retries:
                     raise ConnectionFailedError(
                         subject or self._server,
@@ -121,21 +124,23 @@ class KubeCluster:
             delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
 
+    @property
+    def server(self) -> str:
+        """The API server's base URL."""
+        return self._server
+
+    @property
+    def insecure(self) -> bool:
+        """Whether the server's certificate goes unverified (``insecure-skip-tls-verify``)."""
+        return self._transport.insecure
+
     def _send(self, method: str, path: str, query: list[tuple[str, str]] | None, headers: dict[str, str],
               body: Any) -> tuple[int, str, bytes, Any]:
-        """One request on the client's connection pool (its TLS and client certificates) with its
-        credentials; the body is encoded and the answer decoded here, skipping the client's generic
-        serialisation, which costs more CPU than the request itself."""
-        configuration = self._api.configuration
-        for setting in configuration.auth_settings().values():
-            if setting.get("in") == "header" and setting.get("value"):
-                headers[setting["key"]] = setting["value"]
-        url = configuration.host + path + (f"?{urlencode(query)}" if query else "")
+        """One request on the pooled connection; the body is encoded and the answer decoded here, skipping
+        any generic serialisation, which costs more CPU than the request itself."""
+        url = self._server + path + (f"?{urlencode(query)}" if query else "")
         data = json.dumps(body).encode() if body is not None else None
-        response = self._api.rest_client.pool_manager.request(
-            method, url, body=data, headers=headers, timeout=urllib3.Timeout(total=self._timeout),
-            preload_content=True)
-        return response.status, response.reason or "", response.data, response.headers
+        return self._transport.send(method, url, data, headers, self._timeout)
 
     # -- discovery ------------------------------------------------------------------------------------------
 
@@ -294,50 +299,22 @@ def _without_descriptions(value: Any) -> Any:
     return value
 
 
-def _load_configuration(configuration: Any, kubeconfig: str | None, context: str | None) -> str:
-    """Fill ``configuration`` from a kubeconfig (flag, $KUBECONFIG, ~/.kube/config) or the in-cluster
-    service account; return the default namespace."""
-    path = kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
-    has_file = any(Path(part).is_file() for part in path.split(os.pathsep) if part)
-    if not kubeconfig and not has_file and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        kubernetes.config.load_incluster_config(client_configuration=configuration)
-        namespace_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-        return namespace_file.read_text().strip() if namespace_file.is_file() else "default"
-    if not has_file:
-        raise ConnectionFailedError("kubeconfig", f"no kubeconfig at {path}; pass --kubeconfig or set KUBECONFIG")
-    try:
-        kubernetes.config.load_kube_config(config_file=path, context=context,
-                                           client_configuration=configuration, persist_config=False)
-        contexts, active = kubernetes.config.list_kube_config_contexts(config_file=path)
-    except (kubernetes.config.ConfigException, ValueError, KeyError) as exc:
-        raise ConnectionFailedError("kubeconfig", f"{path}: {exc}; check the file and the --context name") from exc
-    chosen = next((item for item in contexts if item["name"] == context), active) if context else active
-    if configuration.refresh_api_key_hook is not None:
-        configuration.refresh_api_key_hook = _throttled(configuration.refresh_api_key_hook, seconds=10.0)
-    return ((chosen or {}).get("context") or {}).get("namespace") or "default"
+def connect(flag: str | None, context: str | None, *, pool_size: int = 16) -> tuple[Transport, str]:
+    """The transport for a kubeconfig (``--kubeconfig``, ``$KUBECONFIG``, ``~/.kube/config``) or, with none
+    of them, the in-cluster service account; and the default namespace.
 
+    The official client is imported only for what needs it: a credential plugin, or in-cluster."""
+    files = kubeconfig.kubeconfig_files(flag)
+    if not files and not flag and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        from . import official
 
-def _throttled(hook: Callable[[Any], None], *, seconds: float) -> Callable[[Any], None]:
-    """The client re-reads the kubeconfig's credentials before every request (to refresh exec and OIDC
-    tokens), re-resolving proxies from the environment each time: a third of a millisecond per request,
-    which adds up to seconds over thousands of writes. Tokens live for minutes; refreshing at most every
-    ``seconds`` keeps them fresh. (Each refresh installs a new hook; it is taken and wrapped again.)"""
-    lock = threading.Lock()
-    current = [hook]
-    last = [-seconds]
+        return official.in_cluster(pool_size=pool_size)
+    access = kubeconfig.load(files, context)
+    if access.plugin or access.proxy_url.startswith("socks"):
+        from . import official
 
-    def refresh(configuration: Any) -> None:
-        with lock:
-            now = time.monotonic()
-            if now - last[0] < seconds:
-                return
-            current[0](configuration)
-            last[0] = now
-            if configuration.refresh_api_key_hook is not refresh:
-                current[0] = configuration.refresh_api_key_hook
-                configuration.refresh_api_key_hook = refresh
-
-    return refresh
+        return official.from_kubeconfig(files, context, pool_size=pool_size), access.namespace
+    return DirectTransport(access, pool_size=pool_size), access.namespace
 
 
 def _typed(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:

@@ -4,6 +4,8 @@ retries of transient failures, and API errors mapped to messages that name the o
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -85,7 +87,7 @@ def test_the_default_namespace_comes_from_the_chosen_context(server):
 
 
 def test_a_missing_kubeconfig_is_a_clear_error(tmp_path):
-    with pytest.raises(ConnectionFailedError, match="no kubeconfig at .*--kubeconfig"):
+    with pytest.raises(ConnectionFailedError, match="absent: no kubeconfig at this path; check --kubeconfig"):
         KubeCluster(kubeconfig=str(tmp_path / "absent"))
 
 
@@ -160,3 +162,32 @@ def test_an_unreachable_server_says_where_it_looked(tmp_path):
     client = KubeCluster(kubeconfig=str(kubeconfig), retries=1)
     with pytest.raises(ConnectionFailedError, match="cannot reach the API server at http://127.0.0.1:9"):
         client.server_version()
+
+
+def exec_plugin(folder: Path, token: str) -> Path:
+    """A credential plugin as kubectl runs them: a program printing an ExecCredential."""
+    script = folder / "get-token"
+    credential = {"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",
+                  "status": {"token": token}}
+    script.write_text(f"#!{sys.executable}\nimport json\nprint(json.dumps({credential!r}))\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_an_exec_plugins_token_is_sent(server, tmp_path):
+    document = json.loads(Path(server.kubeconfig).read_text())
+    document["users"] = [{"name": "u", "user": {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": str(exec_plugin(tmp_path, "from-exec")),
+        "interactiveMode": "Never"}}}]
+    Path(server.kubeconfig).write_text(json.dumps(document))
+    server.on("GET", "/version", (200, {"gitVersion": "v1.20.2"}))
+    assert cluster(server).server_version() == "v1.20.2"
+    assert server.authorization == ["Bearer from-exec"]
+
+
+def test_a_plain_kubeconfig_loads_neither_the_official_client_nor_urllib3(server):
+    code = ("import sys; from gitapply.cluster.kube import KubeCluster; "
+            f"KubeCluster(kubeconfig={server.kubeconfig!r}); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('kubernetes', 'jsonschema', 'deepdiff', 'urllib3', 'pydantic')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -9,8 +9,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "gitapply"
 
 # library -> the only modules allowed to import it (paths relative to gitapply/)
 HOMES = {
-    "kubernetes": {"cluster/kube.py"},
-    "urllib3": {"cluster/kube.py"},
+    "kubernetes": {"cluster/official.py"},
+    "urllib3": {"cluster/kube.py", "cluster/transport.py", "cluster/official.py"},
     "git": {"source/git.py"},
     "typer": {"cli.py"},
     "rich": {"cli.py", "render/"},
