@@ -35,7 +35,7 @@ from typing import Any, cast
 
 import yaml
 
-from gitapply.errors import SourceError
+from gitapply.errors import SourceError, SourceUnreachableError
 from gitapply.model import Manifest, Origin
 
 from .validate import Problem
@@ -287,7 +287,8 @@ def read_path(path: str) -> tuple[list[Manifest], list[Problem]]:
     elif os.path.isfile(path):
         files = [path]
     else:
-        raise SourceError(path, "no such file or directory; give a manifest file, a directory or a git repository")
+        raise SourceUnreachableError(path, "no such file or directory; give a manifest file, a directory or a "
+                                           "git repository")
     manifests: list[Manifest] = []
     for name in files:
         display = os.path.normpath(name)
