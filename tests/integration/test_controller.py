@@ -1,0 +1,110 @@
+"""The controller against the real control plane: two replicas on one app, one writer; kill -9 of the
+leader and the other takes over within the lease duration and reverts the next out-of-band change;
+SIGTERM hands over at once."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from tests.integration.cli_helpers import deployment_yaml, live, write
+
+LEASE, DEADLINE, RETRY = 3.0, 2.0, 0.5
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(control_plane, namespace, folder, name):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gitapply", "reconcile", str(folder), "-n", namespace, "--app", "ha",
+         "--inventory-namespace", namespace, "--interval", "1", "--kubeconfig", control_plane.kubeconfig,
+         "--leader-elect", "--lease-namespace", namespace, "--identity", name, "--lease-duration", str(LEASE),
+         "--renew-deadline", str(DEADLINE), "--retry-period", str(RETRY), "--metrics-addr", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return process, port
+
+
+def metric(port: int, name: str) -> float:
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return -1.0
+    return sum(float(value) for value in re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+
+
+def holder(control_plane, namespace) -> str:
+    lease = live(control_plane, namespace, "lease/gitapply-ha")
+    return (lease or {}).get("spec", {}).get("holderIdentity") or ""
+
+
+def image(control_plane, namespace) -> str | None:
+    obj = live(control_plane, namespace, "deployment/web")
+    return obj["spec"]["template"]["spec"]["containers"][0]["image"] if obj else None
+
+
+def eventually(check, timeout: float = 30.0) -> float:
+    start = time.monotonic()
+    while not check():
+        assert time.monotonic() - start < timeout, "not in time"
+        time.sleep(0.1)
+    return time.monotonic() - start
+
+
+def test_one_writer_of_two_and_kill_9_hands_over_within_the_lease(control_plane, namespace, tmp_path):
+    folder = write(tmp_path / "app", {"web.yaml": deployment_yaml(replicas=1)})
+    replicas = {name: start(control_plane, namespace, folder, name) for name in ("a", "b")}
+    try:
+        eventually(lambda: holder(control_plane, namespace) in replicas)
+        eventually(lambda: image(control_plane, namespace) == "nginx:1.19")
+        leader = holder(control_plane, namespace)
+        follower = next(name for name in replicas if name != leader)
+        control_plane.kubectl("set", "image", "deployment/web", "web=evil:1", "-n", namespace)
+        eventually(lambda: image(control_plane, namespace) == "nginx:1.19")
+        assert metric(replicas[leader][1], "gitapply_writes_total") >= 2
+        assert metric(replicas[follower][1], "gitapply_writes_total") == 0, "the follower wrote"
+        assert metric(replicas[follower][1], "gitapply_leader") == 0
+        replicas[leader][0].kill()
+        killed = time.monotonic()
+        eventually(lambda: metric(replicas[follower][1], "gitapply_leader") == 1)
+        took_over = time.monotonic() - killed
+        print(f"take-over after kill -9: {took_over:.1f} s (lease {LEASE:g} s, retry {RETRY:g} s)")
+        assert took_over <= LEASE + 2 * RETRY + 1.0
+        control_plane.kubectl("set", "image", "deployment/web", "web=evil:2", "-n", namespace)
+        eventually(lambda: image(control_plane, namespace) == "nginx:1.19")
+        assert metric(replicas[follower][1], "gitapply_writes_total") >= 1
+        assert holder(control_plane, namespace) == follower
+    finally:
+        for process, _ in replicas.values():
+            process.kill()
+            process.wait()
+
+
+def test_sigterm_releases_the_lease_and_the_follower_takes_over_at_once(control_plane, namespace, tmp_path):
+    folder = write(tmp_path / "app", {"web.yaml": deployment_yaml(replicas=1)})
+    replicas = {name: start(control_plane, namespace, folder, name) for name in ("a", "b")}
+    try:
+        eventually(lambda: holder(control_plane, namespace) in replicas)
+        leader = holder(control_plane, namespace)
+        follower = next(name for name in replicas if name != leader)
+        eventually(lambda: metric(replicas[follower][1], "gitapply_passes_total") >= 1)
+        replicas[leader][0].send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        eventually(lambda: metric(replicas[follower][1], "gitapply_leader") == 1)
+        took_over = time.monotonic() - stopped
+        print(f"take-over after SIGTERM: {took_over:.1f} s (interval 1 s, retry {RETRY:g} s)")
+        assert took_over < 1.0 + 2 * RETRY + 0.5, "within a pass"
+        assert replicas[leader][0].wait(timeout=30) == 0
+    finally:
+        for process, _ in replicas.values():
+            process.kill()
+            process.wait()
