@@ -23,14 +23,29 @@ def test_the_manifests_pass_gitapplys_own_validation():
     assert read(str(RECONCILE)).problems == ()
 
 
-def test_one_reconciler_at_a_time_and_a_pass_is_allowed_to_finish():
+def test_two_replicas_with_one_writer_probes_and_metrics():
     (deployment,) = [o for o in objects() if o["kind"] == "Deployment"]
     spec = deployment["spec"]
-    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    assert spec["replicas"] == 2
     pod = spec["template"]["spec"]
-    assert pod["terminationGracePeriodSeconds"] >= 60
-    assert pod["containers"][0]["args"][0] == "reconcile"
+    assert pod["terminationGracePeriodSeconds"] >= 60, "SIGTERM lets the write in flight finish"
+    (box,) = pod["containers"]
+    args = box["args"]
+    assert args[0] == "reconcile" and "--leader-elect" in args
+    port = args[args.index("--metrics-addr") + 1].rpartition(":")[2]
+    assert [p["containerPort"] for p in box["ports"] if p["name"] == "metrics"] == [int(port)]
+    assert box["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert box["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+def test_the_lease_permissions_are_get_create_update_on_leases_only():
+    (role,) = [o for o in objects() if o["kind"] == "Role"]
+    assert role["rules"] == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                              "verbs": ["get", "create", "update"]}]
+    (binding,) = [o for o in objects() if o["kind"] == "RoleBinding"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"][0]["name"] == "gitapply-reconcile"
 
 
 def test_its_role_can_write_but_only_the_kinds_it_names():
