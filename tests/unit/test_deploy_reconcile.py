@@ -53,3 +53,28 @@ def test_its_role_can_write_but_only_the_kinds_it_names():
     resources = [r for rule in role["rules"] for r in rule.get("resources", [])]
     assert "*" not in resources and not any("/" in r for r in resources)
     assert any("patch" in rule.get("verbs", []) for rule in role["rules"])
+
+
+DETECT = RECONCILE / "detect-only"
+
+
+def detect_objects() -> list[dict]:
+    found = []
+    for path in sorted(DETECT.glob("*.yaml")):
+        if path.name != "kustomization.yaml":
+            found += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return found
+
+
+def test_the_detect_only_variant_is_valid_and_reads_only():
+    assert read(str(DETECT)).problems == ()
+    (deployment,) = [o for o in detect_objects() if o["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert "--detect-only" in args and "--prune" not in args
+    bindings = [o for o in detect_objects() if o["kind"] == "ClusterRoleBinding"]
+    assert {b["roleRef"]["name"] for b in bindings} == {"gitapply-drift-read", "gitapply-events"}
+    assert all(b["subjects"] == [{"kind": "ServiceAccount", "name": pod["serviceAccountName"],
+                                  "namespace": "gitapply"}] for b in bindings)
+    (events,) = [o for o in detect_objects() if o["kind"] == "ClusterRole"]
+    assert events["rules"] == [{"apiGroups": [""], "resources": ["events"], "verbs": ["create"]}]
