@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 from tests.integration.cli_helpers import deployment_yaml, live, write
@@ -108,3 +109,38 @@ def test_sigterm_releases_the_lease_and_the_follower_takes_over_at_once(control_
         for process, _ in replicas.values():
             process.kill()
             process.wait()
+
+
+def probe(port: int, path: str) -> int:
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2).status
+    except urllib.error.HTTPError as err:
+        return err.code
+    except OSError:
+        return -1
+
+
+def test_metrics_show_the_drift_then_its_heal_and_readyz_follows_git(control_plane, namespace, tmp_path):
+    folder = write(tmp_path / "app", {"web.yaml": deployment_yaml(replicas=1)})
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gitapply", "reconcile", str(folder), "-n", namespace, "--app", "watched",
+         "--inventory-namespace", namespace, "--interval", "2", "--kubeconfig", control_plane.kubeconfig,
+         "--metrics-addr", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    drifted = 'gitapply_objects{app="watched",state="drifted"}'
+    try:
+        eventually(lambda: metric(port, 'gitapply_objects{app="watched",state="in-sync"}') == 1)
+        assert probe(port, "/healthz") == 200 and probe(port, "/readyz") == 200
+        control_plane.kubectl("set", "image", "deployment/web", "web=evil:1", "-n", namespace)
+        eventually(lambda: metric(port, drifted) == 1)
+        assert metric(port, 'gitapply_drifted_fields{app="watched",manager="kubectl-set"}') >= 1
+        eventually(lambda: metric(port, drifted) == 0)
+        assert image(control_plane, namespace) == "nginx:1.19"
+        folder.rename(tmp_path / "gone")
+        eventually(lambda: probe(port, "/readyz") == 503)
+        assert probe(port, "/healthz") == 200
+        (tmp_path / "gone").rename(folder)
+        eventually(lambda: probe(port, "/readyz") == 200)
+    finally:
+        process.kill()
+        process.wait()
