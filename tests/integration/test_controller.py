@@ -144,3 +144,26 @@ def test_metrics_show_the_drift_then_its_heal_and_readyz_follows_git(control_pla
     finally:
         process.kill()
         process.wait()
+
+
+def test_two_apps_in_one_process_a_broken_one_does_not_stop_the_other(control_plane, namespace, tmp_path):
+    good = write(tmp_path / "good", {"web.yaml": deployment_yaml(replicas=1)})
+    bad = write(tmp_path / "bad", {"web.yaml": deployment_yaml(replicas=1).replace("replicas: 1", "replicas: [")})
+    apps = tmp_path / "apps.yaml"
+    apps.write_text(f"apps:\n  - name: good\n    repository: {good}\n    namespace: {namespace}\n"
+                    f"    inventoryNamespace: {namespace}\n    interval: 1\n"
+                    f"  - name: bad\n    repository: {bad}\n    namespace: {namespace}\n"
+                    f"    inventoryNamespace: {namespace}\n    interval: 1\n")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gitapply", "reconcile", "--apps", str(apps), "--kubeconfig", control_plane.kubeconfig,
+         "--metrics-addr", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        eventually(lambda: image(control_plane, namespace) == "nginx:1.19")
+        eventually(lambda: metric(port, 'gitapply_errors_total{app="bad",reason="source"}') >= 1)
+        write(good, {"web.yaml": deployment_yaml(replicas=1, image="nginx:1.20")})
+        eventually(lambda: image(control_plane, namespace) == "nginx:1.20")
+        assert metric(port, 'gitapply_passes_total{app="good",result="ok"}') >= 2
+    finally:
+        process.kill()
+        process.wait()
