@@ -167,3 +167,61 @@ def test_two_apps_in_one_process_a_broken_one_does_not_stop_the_other(control_pl
     finally:
         process.kill()
         process.wait()
+
+
+def read_only_kubeconfig(control_plane, namespace, tmp_path) -> str:
+    """A kubeconfig for a ServiceAccount bound to deploy/'s read-only drift role plus events create."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2] / "deploy"
+    roles = [doc for path in (root / "rbac.yaml", root / "reconcile" / "detect-only" / "rbac.yaml")
+             for doc in yaml.safe_load_all(path.read_text()) if doc and doc["kind"] == "ClusterRole"]
+    control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(roles))
+    control_plane.kubectl("create", "serviceaccount", "watcher", "-n", namespace)
+    for role in ("gitapply-drift-read", "gitapply-events"):
+        control_plane.kubectl("create", "clusterrolebinding", f"{namespace}-{role}", f"--clusterrole={role}",
+                              f"--serviceaccount={namespace}:watcher")
+    answer = control_plane.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/watcher/token",
+                                   {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                    "spec": {"expirationSeconds": 3600}})
+    config = json.loads(Path(control_plane.kubeconfig).read_text())
+    config["users"] = [{"name": "admin", "user": {"token": answer["status"]["token"]}}]
+    path = tmp_path / "watcher.kubeconfig"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def test_detect_only_under_the_read_only_role_writes_nothing_and_emits_a_drifted_event(control_plane, namespace,
+                                                                                       tmp_path):
+    from tests.integration.cli_helpers import gitapply
+
+    folder = write(tmp_path / "app", {"web.yaml": deployment_yaml(replicas=1)})
+    assert gitapply("apply", str(folder), "-n", namespace, "--app", "watched", "--inventory-namespace", namespace,
+                    kubeconfig=control_plane.kubeconfig).returncode == 0
+    control_plane.kubectl("set", "image", "deployment/web", "web=evil:1", "-n", namespace)
+    kubeconfig = read_only_kubeconfig(control_plane, namespace, tmp_path)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gitapply", "reconcile", str(folder), "-n", namespace, "--app", "watched",
+         "--inventory-namespace", namespace, "--interval", "1", "--kubeconfig", kubeconfig, "--detect-only",
+         "--metrics-addr", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def drifted_events() -> list[str]:
+        import json
+
+        found = control_plane.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
+        return [e["message"] for e in json.loads(found)["items"] if e.get("reason") == "Drifted"]
+
+    try:
+        eventually(lambda: bool(drifted_events()))
+        assert "kubectl-set" in drifted_events()[0] and "image" in drifted_events()[0]
+        eventually(lambda: metric(port, 'gitapply_passes_total{app="watched",result="ok"}') >= 2)
+        assert image(control_plane, namespace) == "evil:1", "detect-only wrote"
+        assert metric(port, "gitapply_writes_total") == 0
+        assert metric(port, 'gitapply_errors_total{app="watched",reason="cluster"}') == 0
+    finally:
+        process.kill()
+        process.wait()
