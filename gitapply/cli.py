@@ -359,7 +359,9 @@ def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
 
 
 @app.command()
-def reconcile(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = Subdir,
+def reconcile(path: Optional[str] = typer.Argument(None, help="A directory or a git repository (local path or "
+                                                               "URL); omit with --apps."),
+              rev: Optional[str] = Rev, subdir: Optional[str] = Subdir,
               kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context,
               namespace: str = Namespace, selector: str = Selector, app_name: str = AppName, prune: bool = Prune,
               interval: float = typer.Option(60.0, "--interval", help="Seconds between passes."),
@@ -367,53 +369,87 @@ def reconcile(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[st
               heal_unmanaged: bool = typer.Option(False, "--heal-unmanaged",
                                                   help="Also remove fields added out of band."),
               inventory_namespace: str = InventoryNamespace, kustomize_command: Optional[str] = KustomizeCommand,
-              allow_remote_bases: bool = RemoteBases, max_input_size: Optional[float] = MaxInput) -> None:
+              allow_remote_bases: bool = RemoteBases, max_input_size: Optional[float] = MaxInput,
+              apps_file: Optional[str] = typer.Option(None, "--apps", help="A YAML file of apps to run in one "
+                                                                            "process (see docs/controller.md)."),
+              detect_only: bool = typer.Option(False, "--detect-only", help="Read only: drift as metrics, logs "
+                                                                            "and Events; no writes."),
+              leader_elect: bool = typer.Option(False, "--leader-elect", help="Write only while holding the "
+                                                                              "app's Lease (for 2+ replicas)."),
+              lease_namespace: str = typer.Option("", "--lease-namespace", help="Where the Leases are (default: "
+                                                                                "the controller's namespace)."),
+              lease_duration: float = typer.Option(15.0, "--lease-duration", help="Seconds a Lease lasts."),
+              renew_deadline: float = typer.Option(10.0, "--renew-deadline",
+                                                   help="Seconds a leader may go without renewing; then it stops "
+                                                        "writing."),
+              retry_period: float = typer.Option(2.0, "--retry-period", help="Seconds between Lease attempts."),
+              identity: str = typer.Option("", "--identity", help="This replica's name in the Lease (default: "
+                                                                  "hostname and a random suffix)."),
+              metrics_addr: Optional[str] = typer.Option(None, "--metrics-addr",
+                                                         help="Serve /metrics, /healthz, /readyz here (:8080)."),
+              log_format: str = typer.Option("text", "--log-format", help="text or json.")) -> None:
     """Keep the cluster converged: apply git every --interval seconds until stopped (SIGTERM, Ctrl-C).
 
     A failing pass is reported and the loop goes on. Exit code: 0 if the last pass succeeded, 1 if not."""
     import signal
     import threading
-    from datetime import UTC, datetime
 
-    from .model import Action
-    from .ops.reconcile import Synced, loop
-    from .ops.sync import SyncOptions, plan_sync, write_sync
+    from .controller import logs
+    from .controller.apps import AppSpec, parse_apps
+    from .controller.lease import Timing
+    from .controller.process import ControllerOptions, run
+    from .ops.prepare import app_name as derive_app_name
 
+    if log_format not in ("text", "json"):
+        _fail(ValueError(f"--log-format must be text or json, not {log_format!r}"), 2)
     if path == "-":
         _fail(ValueError("reconcile reads its source again on every pass, and standard input only once; give a "
                          "directory or a repository"), 2)
+    if (path is None) == (apps_file is None):
+        _fail(ValueError("give a PATH or --apps FILE (one of them)"), 2)
+    timing = Timing(lease_duration, renew_deadline, retry_period)
+    if leader_elect and timing.problems():
+        _fail(ValueError("; ".join(timing.problems())), 2)
+    address = None
     try:
+        if metrics_addr:
+            from .controller.server import parse_address
+
+            address = parse_address(metrics_addr)
+        defaults = AppSpec(name=app_name, repository=path or "", rev=rev, path=subdir, namespace=namespace,
+                           interval=interval, prune=prune, detect_only=detect_only,
+                           inventory_namespace=inventory_namespace)
+        if apps_file is not None:
+            with open(apps_file, encoding="utf-8") as handle:
+                specs = parse_apps(handle.read(), apps_file, defaults)
+        else:
+            specs = (defaults,)
+            request = _request(path or "", rev, subdir, namespace, selector, app_name, prune, False,
+                               inventory_namespace, kustomize_command=kustomize_command,
+                               allow_remote_bases=allow_remote_bases, max_input_size=max_input_size)
+            specs = (AppSpec(**{**{f: getattr(defaults, f) for f in AppSpec.__slots__},
+                                "name": derive_app_name(request)}),)
         cluster = _cluster(kubeconfig, context)
-        request = _request(path, rev, subdir, namespace, selector, app_name, prune, False, inventory_namespace,
-                           kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases,
-                           max_input_size=max_input_size)
+        lease_cluster = _cluster(kubeconfig, context) if leader_elect else cluster
+    except (OSError, ValueError) as err:
+        _fail(err, 2)
     except GitapplyError as err:
         _fail(err, err.exit_code)
-    options = SyncOptions(heal_unmanaged=heal_unmanaged)
 
-    def sync_once() -> Synced:
-        planned = plan_sync(cluster, request, options)
-        revision = planned.prepared.state.revision
-        if planned.refusals:
-            return Synced(revision, 0, tuple(planned.refusals))
-        failures = write_sync(cluster, planned, inventory_namespace)
-        changed = sum(1 for c in planned.plan.changes if c.action is not Action.UNCHANGED)
-        return Synced(revision, changed, tuple(f.message for f in failures))
+    def request_for(spec: Any) -> Any:
+        return _request(spec.repository, spec.rev, spec.path, spec.namespace, selector, spec.name, spec.prune,
+                        False, spec.inventory_namespace, kustomize_command=kustomize_command,
+                        allow_remote_bases=allow_remote_bases, max_input_size=max_input_size)
 
-    def report(result: Any) -> None:
-        when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        commit = f" at {result.revision[:12]}" if result.revision else ""
-        state = "ok" if result.ok else f"{len(result.problems)} problem(s)"
-        console.print(f"{when} pass {result.number}{commit}: {result.changed} changed, {state} "
-                      f"({result.seconds:.1f} s)")
-        for problem in result.problems:
-            errors.print(f"[red]error:[/red] {escape(problem)}")
-
+    logs.configure(logs.LogFormat(log_format))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    reports = loop(sync_once, interval=interval, stop=stop, on_pass=report, max_passes=passes)
-    raise typer.Exit(0 if not reports or reports[-1].ok else 1)
+    options = ControllerOptions(leader_elect=leader_elect, lease_namespace=lease_namespace, timing=timing,
+                                identity=identity, metrics_address=address, max_passes=passes,
+                                heal_unmanaged=heal_unmanaged)
+    ok = run(specs, options, cluster, lease_cluster, stop, request_for)
+    raise typer.Exit(0 if ok else 1)
 
 
 _WORKLOAD_KINDS = {"deployment": "Deployment", "deploy": "Deployment", "deployments": "Deployment",

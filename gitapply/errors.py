@@ -23,6 +23,11 @@ class SourceError(GitapplyError):
     """Desired state could not be read or is invalid (YAML syntax, missing fields, duplicates, schema)."""
 
 
+class SourceUnreachableError(SourceError):
+    """The desired state's location is not there or cannot be fetched (a missing path, a failed clone), as
+    opposed to one that was read and found invalid: the controller's readiness tells the two apart."""
+
+
 class ClusterError(GitapplyError):
     """The cluster refused or failed a request; the subject names the object."""
 

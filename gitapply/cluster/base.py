@@ -89,6 +89,11 @@ class Cluster(Protocol):
         """Patch an object; returns what the server stored."""
         ...
 
+    def replace(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """Replace an object whole (PUT); its ``metadata.resourceVersion`` must still be the stored one, or
+        ``ConflictingWriteError`` is raised (optimistic concurrency: the controller's Lease relies on it)."""
+        ...
+
     def delete(
         self, key: ObjectKey, *, propagation: Propagation = Propagation.BACKGROUND, dry_run: bool = False
     ) -> None:

@@ -266,6 +266,13 @@ class KubeCluster:
                                content_type=str(patch_type), query=self._write_query(dry_run))
         return _typed(patched, key.api_version, key.kind)
 
+    def replace(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        key = ObjectKey.of(obj)
+        resource = self.resource(key.api_version, key.kind)
+        replaced = self.request("PUT", resource.path(key.namespace, key.name), subject=str(key), body=obj,
+                                query=self._write_query(dry_run))
+        return _typed(replaced, key.api_version, key.kind)
+
     def _write_query(self, dry_run: bool) -> Query:
         """Every create and patch names its field manager, so that ``metadata.managedFields`` says which
         fields gitapply set (without one the server records the User-Agent's product)."""

@@ -15,6 +15,7 @@ added, so a live object here is the applied configuration plus metadata.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import sqlite3
@@ -22,7 +23,7 @@ import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..engine.normalize import SERVER_OWNED_METADATA, by_type, secret_string_data
 from ..engine.ownership import Author, record_update
@@ -60,6 +61,7 @@ class LocalCluster:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
+        self._in_transaction = False
         self._schema = Schema.bundled()
         self._version = "v{}.{}.0-gitapply-local".format(*nearest_bundled_version(None))
         self.requests = 0
@@ -127,7 +129,7 @@ class LocalCluster:
     def create(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         key = ObjectKey.of(obj)
         resource = self.resource(key.api_version, key.kind)
-        with self._lock:
+        with self._transaction():
             if self.get(key) is not None:
                 raise ConflictingWriteError(str(key), "already exists; it was created concurrently, re-run")
             if resource.namespaced and self.get(ObjectKey("", "v1", "Namespace", "", key.namespace)) is None:
@@ -141,7 +143,7 @@ class LocalCluster:
 
     def patch(self, key: ObjectKey, patch: dict[str, Any], patch_type: PatchType, *,
               dry_run: bool = False) -> dict[str, Any]:
-        with self._lock:
+        with self._transaction():
             live = self.get(key)
             if live is None:
                 raise NotFoundError(str(key), "not found")
@@ -150,19 +152,26 @@ class LocalCluster:
                 result = apply_patch(live, patch, node)
             except MergeError as err:
                 raise InvalidObjectError(str(key), f"bad request: {err}") from err
-            _check_immutable(key, live, result)
-            result["metadata"] = {**result.get("metadata", {}),
-                                  **{k: live["metadata"][k] for k in ("uid", "creationTimestamp", "generation")
-                                     if k in live["metadata"]}}
-            if "spec" in result and result.get("spec") != live.get("spec"):
-                result["metadata"]["generation"] = live["metadata"].get("generation", 0) + 1
-            return self._store(key, self._as_stored(live, result), dry_run)
+            return self._store(key, self._as_stored(live, _updated(key, live, result)), dry_run)
+
+    def replace(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        key = ObjectKey.of(obj)
+        self.resource(key.api_version, key.kind)
+        with self._transaction():
+            live = self.get(key)
+            if live is None:
+                raise NotFoundError(str(key), "not found")
+            expected = (obj.get("metadata") or {}).get("resourceVersion")
+            if expected and expected != live["metadata"].get("resourceVersion"):
+                raise ConflictingWriteError(str(key), "changed while being written (the object has been modified; "
+                                                      "apply your changes to the latest version); re-run to retry")
+            return self._store(key, self._as_stored(live, _updated(key, live, copy.deepcopy(obj))), dry_run)
 
     def delete(self, key: ObjectKey, *, propagation: Propagation = Propagation.BACKGROUND,
                dry_run: bool = False) -> None:
         if dry_run:
             return
-        with self._lock:
+        with self._transaction():
             self._db.execute("DELETE FROM objects WHERE grp=? AND kind=? AND namespace=? AND name=?",
                              (key.group, key.kind, key.namespace, key.name))
             if key.kind == "Namespace" and not key.group:
@@ -181,6 +190,27 @@ class LocalCluster:
             del stored["metadata"]["managedFields"]
         return stored
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """A write as one SQLite transaction, begun before its reads: processes sharing the file (two
+        controllers contending for one Lease) see each other's writes whole, and a create or a replace that
+        lost a race fails with a conflict, as on an API server. Nested writes join the outer transaction."""
+        with self._lock:
+            if self._in_transaction:
+                yield
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            self._in_transaction = True
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._in_transaction = False
+
     def _store(self, key: ObjectKey, obj: dict[str, Any], dry_run: bool) -> dict[str, Any]:
         self.requests += 1
         if dry_run:
@@ -196,6 +226,18 @@ def _owned_part(obj: dict[str, Any]) -> dict[str, Any]:
     """The part of an object managers can own: no status, no metadata the server keeps for itself."""
     metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in SERVER_OWNED_METADATA}
     return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": metadata}
+
+
+def _updated(key: ObjectKey, live: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` as an update of ``live``: immutable fields checked, the server's identity fields kept, the
+    generation bumped when the spec changed."""
+    _check_immutable(key, live, result)
+    result["metadata"] = {**result.get("metadata", {}),
+                          **{k: live["metadata"][k] for k in ("uid", "creationTimestamp", "generation")
+                             if k in live["metadata"]}}
+    if "spec" in result and result.get("spec") != live.get("spec"):
+        result["metadata"]["generation"] = live["metadata"].get("generation", 0) + 1
+    return result
 
 
 def _now() -> str:

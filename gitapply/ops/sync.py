@@ -40,7 +40,11 @@ class Planned:
 
 def plan_sync(cluster: Cluster, request: Request, options: SyncOptions = SyncOptions()) -> Planned:
     """Read, validate, plan and check; nothing is written."""
-    prepared = prepare(cluster, request)
+    return plan_prepared(cluster, prepare(cluster, request), options)
+
+
+def plan_prepared(cluster: Cluster, prepared: Prepared, options: SyncOptions = SyncOptions()) -> Planned:
+    """``plan_sync`` from what ``prepare`` already read (the controller reads once, for drift and the plan)."""
     marks = bookkeeping(prepared.options)
     plan = prepared.plan
     if options.heal_unmanaged:

@@ -37,7 +37,7 @@ from typing import Any, cast
 
 import yaml
 
-from gitapply.errors import SourceError
+from gitapply.errors import SourceError, SourceUnreachableError
 from gitapply.model import Manifest, Origin
 
 from .limits import LimitExceeded, SourceBudget, check_depth, expansion_budget
@@ -313,7 +313,8 @@ def read_path(path: str, budget: SourceBudget | None = None) -> tuple[list[Manif
     elif os.path.isfile(path):
         files = [path]
     else:
-        raise SourceError(path, "no such file or directory; give a manifest file, a directory or a git repository")
+        raise SourceUnreachableError(path, "no such file or directory; give a manifest file, a directory or a "
+                                           "git repository")
     manifests: list[Manifest] = []
     for name in files:
         display = os.path.normpath(name)

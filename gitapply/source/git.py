@@ -31,7 +31,7 @@ from pathlib import Path
 
 import git
 
-from gitapply.errors import SourceError
+from gitapply.errors import SourceError, SourceUnreachableError
 from gitapply.model import Manifest, Origin
 
 from . import SETTINGS_FILE, is_remote, redact
@@ -146,7 +146,8 @@ def _open(location: str, cache_dir: str | None) -> tuple[git.Repo, str]:
     try:
         repo = git.Repo(location, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
-        raise SourceError(location, "not a git repository; give a repository, a path inside one, or a URL") from exc
+        raise SourceUnreachableError(location, "not a git repository; give a repository, a path inside one, "
+                                               "or a URL") from exc
     if repo.bare or repo.working_tree_dir is None:
         return repo, ""
     inside = os.path.relpath(os.path.realpath(location), os.path.realpath(repo.working_tree_dir))
@@ -273,7 +274,7 @@ def mirror(url: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
             shutil.rmtree(staging, ignore_errors=True)
     except git.GitCommandError as exc:
         message = f"cannot clone or fetch: {_git_complaint(exc)}; check the URL and your access to it"
-        raise SourceError(redact(url), message) from exc
+        raise SourceUnreachableError(redact(url), message) from exc
     return target
 
 

@@ -23,14 +23,29 @@ def test_the_manifests_pass_gitapplys_own_validation():
     assert read(str(RECONCILE)).problems == ()
 
 
-def test_one_reconciler_at_a_time_and_a_pass_is_allowed_to_finish():
+def test_two_replicas_with_one_writer_probes_and_metrics():
     (deployment,) = [o for o in objects() if o["kind"] == "Deployment"]
     spec = deployment["spec"]
-    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    assert spec["replicas"] == 2
     pod = spec["template"]["spec"]
-    assert pod["terminationGracePeriodSeconds"] >= 60
-    assert pod["containers"][0]["args"][0] == "reconcile"
+    assert pod["terminationGracePeriodSeconds"] >= 60, "SIGTERM lets the write in flight finish"
+    (box,) = pod["containers"]
+    args = box["args"]
+    assert args[0] == "reconcile" and "--leader-elect" in args
+    port = args[args.index("--metrics-addr") + 1].rpartition(":")[2]
+    assert [p["containerPort"] for p in box["ports"] if p["name"] == "metrics"] == [int(port)]
+    assert box["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert box["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+def test_the_lease_permissions_are_get_create_update_on_leases_only():
+    (role,) = [o for o in objects() if o["kind"] == "Role"]
+    assert role["rules"] == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                              "verbs": ["get", "create", "update"]}]
+    (binding,) = [o for o in objects() if o["kind"] == "RoleBinding"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"][0]["name"] == "gitapply-reconcile"
 
 
 def test_its_role_can_write_but_only_the_kinds_it_names():
@@ -38,3 +53,28 @@ def test_its_role_can_write_but_only_the_kinds_it_names():
     resources = [r for rule in role["rules"] for r in rule.get("resources", [])]
     assert "*" not in resources and not any("/" in r for r in resources)
     assert any("patch" in rule.get("verbs", []) for rule in role["rules"])
+
+
+DETECT = RECONCILE / "detect-only"
+
+
+def detect_objects() -> list[dict]:
+    found = []
+    for path in sorted(DETECT.glob("*.yaml")):
+        if path.name != "kustomization.yaml":
+            found += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return found
+
+
+def test_the_detect_only_variant_is_valid_and_reads_only():
+    assert read(str(DETECT)).problems == ()
+    (deployment,) = [o for o in detect_objects() if o["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert "--detect-only" in args and "--prune" not in args
+    bindings = [o for o in detect_objects() if o["kind"] == "ClusterRoleBinding"]
+    assert {b["roleRef"]["name"] for b in bindings} == {"gitapply-drift-read", "gitapply-events"}
+    assert all(b["subjects"] == [{"kind": "ServiceAccount", "name": pod["serviceAccountName"],
+                                  "namespace": "gitapply"}] for b in bindings)
+    (events,) = [o for o in detect_objects() if o["kind"] == "ClusterRole"]
+    assert events["rules"] == [{"apiGroups": [""], "resources": ["events"], "verbs": ["create"]}]

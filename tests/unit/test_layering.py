@@ -14,8 +14,10 @@ HOMES = {
     "git": {"source/git.py"},
     "typer": {"cli.py"},
     "rich": {"cli.py", "render/"},
+    "prometheus_client": {"controller/metrics.py", "controller/server.py"},
 }
-PURE = ("merge/", "engine/")
+PURE = ("merge/", "engine/", "controller/lease.py", "controller/events.py", "controller/apps.py",
+        "controller/probes.py")
 IO_MODULES = {"socket", "http", "urllib", "requests", "subprocess", "kubernetes", "git", "typer", "rich", "urllib3"}
 
 

@@ -1,0 +1,62 @@
+"""A controller's pass on the embedded local cluster: the leader writes and says so in Events; a follower
+and a detect-only app write nothing but report drift (metrics, a Drifted event)."""
+
+from __future__ import annotations
+
+from gitapply.cluster.local import LocalCluster
+from gitapply.controller.metrics import Metrics
+from gitapply.controller.runner import AppRunner
+from gitapply.model import ObjectKey, PatchType
+from gitapply.ops.prepare import Request
+
+CONFIG = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  level: info\n"
+KEY = ObjectKey("", "v1", "ConfigMap", "default", "settings")
+
+
+def runner(tmp_path, *, leading: bool, detect_only: bool = False) -> tuple[AppRunner, LocalCluster]:
+    (tmp_path / "app").mkdir(exist_ok=True)
+    (tmp_path / "app" / "settings.yaml").write_text(CONFIG)
+    cluster = LocalCluster(tmp_path / "cluster.db")
+    request = Request(path=str(tmp_path / "app"), app="shop")
+    return AppRunner("shop", request, cluster, Metrics(), lambda: leading, detect_only=detect_only), cluster
+
+
+def events(cluster: LocalCluster, reason: str) -> list[dict]:
+    return [e for e in cluster.list("v1", "Event") if e["reason"] == reason]
+
+
+def test_a_follower_reads_and_writes_nothing(tmp_path):
+    follower, cluster = runner(tmp_path, leading=False)
+    outcome = follower.run_pass(1)
+    assert outcome.ok and outcome.changed == 0 and cluster.get(KEY) is None
+    assert 'gitapply_objects{app="shop",state="missing"} 1.0' in follower.metrics.text().decode()
+
+
+def test_the_leader_applies_and_reverts_drift_with_events(tmp_path):
+    leader, cluster = runner(tmp_path, leading=True)
+    assert leader.run_pass(1).changed == 1 and cluster.get(KEY)["data"] == {"level": "info"}
+    assert len(events(cluster, "Applied")) == 1
+    cluster.patch(KEY, {"data": {"level": "debug"}}, PatchType.MERGE)
+    assert leader.run_pass(2).changed == 1 and cluster.get(KEY)["data"] == {"level": "info"}
+    (drifted,) = events(cluster, "Drifted")
+    assert "data.level" in drifted["message"]
+    assert 'gitapply_writes_total{action="patch",app="shop"} 1.0' in leader.metrics.text().decode()
+
+
+def test_detect_only_reports_drift_and_writes_no_object(tmp_path):
+    leader, cluster = runner(tmp_path, leading=True)
+    leader.run_pass(1)
+    cluster.patch(KEY, {"data": {"level": "debug"}}, PatchType.MERGE)
+    watcher, _ = runner(tmp_path, leading=True, detect_only=True)
+    assert watcher.run_pass(1).changed == 0 and cluster.get(KEY)["data"] == {"level": "debug"}
+    watcher.run_pass(2)
+    assert len(events(cluster, "Drifted")) == 1, "the same drift is reported once, not every pass"
+    assert 'gitapply_objects{app="shop",state="drifted"} 1.0' in watcher.metrics.text().decode()
+
+
+def test_an_unreachable_source_is_told_apart(tmp_path):
+    leader, _ = runner(tmp_path, leading=True)
+    (tmp_path / "app" / "settings.yaml").unlink()
+    (tmp_path / "app").rmdir()
+    outcome = leader.run_pass(1)
+    assert not outcome.ok and not outcome.git_reachable
