@@ -1,5 +1,5 @@
 """``python -m gitapply``."""
 
-from .cli import main
+from .entry import main
 
 main()

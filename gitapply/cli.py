@@ -6,6 +6,8 @@ Exit codes, for scripts:
   2 bad input or usage (nothing written), 3 the cluster failed or refused before anything was written.
 "The cluster failed" includes not reaching it at all: a missing or malformed kubeconfig, an unknown context,
 refused credentials (401/403), an unreachable server, a server certificate that does not verify.
+Every command: 130 interrupted (Ctrl-C), 70 an unexpected failure — a bug, told in one line, its details in a
+file under ``~/.cache/gitapply/crashes/``; never a Python traceback.
 
 Start-up is part of the interface (``diff`` is run by hand many times a day): this module imports only typer
 and rich's Console; every command imports what it needs when it runs.
@@ -530,10 +532,46 @@ def _write_atomically(path: str, text: str) -> None:
     os.replace(partial, path)
 
 
+INTERNAL_ERROR = 70
+"""An unexpected exception: a bug in gitapply (sysexits' EX_SOFTWARE), told in one line, details in a file."""
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Run the command line; no Python traceback reaches the user."""
     try:
         app()
     except KeyboardInterrupt:
         errors.print("interrupted")
         sys.exit(130)
+    except GitapplyError as err:  # raised outside a command's own handling (e.g. while it prints)
+        errors.print(f"[red]error:[/red] {escape(str(err))}")
+        sys.exit(err.exit_code)
+    except BrokenPipeError:
+        # `gitapply diff | head`: the reader has gone, and Python would complain at exit while flushing
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except Exception as err:  # noqa: BLE001 - the one place every other exception ends
+        where = _crash_report(err)
+        errors.print(f"[red]error:[/red] gitapply failed unexpectedly ({type(err).__name__}: {escape(str(err))}). "
+                     f"This is a bug in gitapply: please report it with {escape(where)}, which holds the details.")
+        sys.exit(INTERNAL_ERROR)
+
+
+def _crash_report(err: Exception) -> str:
+    """Write the traceback to a file under the cache directory; its path, or where it could not be written."""
+    import os
+    import time
+    import traceback
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(base, "gitapply", "crashes", f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt")
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(f"gitapply {sys.argv[1:]}\n")
+            handle.write("".join(traceback.format_exception(err)))
+    except OSError:
+        return "the command that failed (the details could not be written to disk)"
+    return path

@@ -34,3 +34,33 @@ def test_a_malformed_selector_is_a_usage_error(tmp_path):
                           '[{"name": "c", "context": {"cluster": "c", "user": "u"}}]}')
     result = runner.invoke(app, ["diff", str(tmp_path), "--kubeconfig", str(kubeconfig), "-l", "tier"])
     assert result.exit_code == 2 and "name=value" in result.output
+
+
+def _python(code: str, env_home, *args: str):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(env_home)}
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_version_answers_before_the_command_line_is_built(tmp_path):
+    result = _python("import sys; sys.argv = ['gitapply', '--version']; from gitapply.entry import main; main(); "
+                     "print('typer loaded' if 'typer' in sys.modules else 'typer not loaded')", tmp_path)
+    assert result.returncode == 0 and result.stdout.split("\n")[:2] == [f"gitapply {__version__}", "typer not loaded"]
+
+
+def test_an_unexpected_exception_is_one_line_exit_70_and_a_report_file(tmp_path):
+    (tmp_path / "app").mkdir()
+    code = ("import sys; import gitapply.ops.prepare as prepare\n"
+            "def broken(*args, **kwargs): raise ZeroDivisionError('simulated bug')\n"
+            "prepare.prepare = broken\n"
+            "sys.argv = ['gitapply', '--local', sys.argv[1], 'diff', sys.argv[2]]\n"
+            "from gitapply.entry import main; main()\n")
+    result = _python(code, tmp_path, str(tmp_path / "cluster.db"), str(tmp_path / "app"))
+    assert result.returncode == 70, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "ZeroDivisionError: simulated bug" in result.stderr and "This is a bug in gitapply" in result.stderr
+    (report,) = (tmp_path / "gitapply" / "crashes").iterdir()
+    assert "Traceback" in report.read_text() and "simulated bug" in report.read_text()
