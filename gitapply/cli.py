@@ -353,7 +353,7 @@ def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
         console.print_json(json.dumps(drift_json(report)))
     else:
         if report.has_drift or report.has_pending:
-            console.print(drift_table(report))
+            console.print(drift_table(report, width=console.width))
         console.print(drift_summary(report))
     failing = {"drift": report.has_drift, "pending": report.has_pending,
                "any": report.has_drift or report.has_pending}[fail_on]

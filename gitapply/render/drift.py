@@ -122,24 +122,49 @@ def drift_summary(report: DriftReport) -> str:
     return f"{total} object{'' if total == 1 else 's'}: {counts}"
 
 
-def drift_table(report: DriftReport, *, show_in_sync: bool = False) -> Table:
+def drift_table(report: DriftReport, *, show_in_sync: bool = False, width: int = 100) -> Table:
     """One block per object not in sync (all objects with ``show_in_sync``): a row naming the object, its
     state and its source, then a row per differing field with the three values. Cells are ``Text``, never
-    markup, so a value such as ``[red]`` prints as itself."""
+    markup, so a value such as ``[red]`` prints as itself.
+
+    ``width``: the terminal's. Names and field paths are broken only where a reader expects it — after a
+    ``.`` or ``/``, before a ``[`` — into a column kept wide enough for that, so that a path in a CI log or
+    a narrow terminal never reads ``…c`` / ``ontainers…``; the values fold instead."""
     revision = f" @ {report.revision[:12]}" if report.revision else ""
     table = Table(title=Text(f"drift of {report.app}{revision}"), title_justify="left")
-    table.add_column("object / field", overflow="fold")
+    names = max(_MIN_NAME_WIDTH, min(_MAX_NAME_WIDTH, width - _STATE_WIDTH - _TABLE_FRAME - 3 * _VALUE_WIDTH))
+    values = max(6, (width - names - _STATE_WIDTH - _TABLE_FRAME) // 3)  # what is left, for each value column
+    table.add_column("object / field", overflow="fold", min_width=names, max_width=names)
     table.add_column("state", no_wrap=True)
     for heading in ("git", "last applied", "live"):
-        table.add_column(heading, overflow="fold")
+        table.add_column(heading, overflow="fold", max_width=values)
     for item in report.objects:
         if item.state is not ObjectState.IN_SYNC or show_in_sync:
-            _add_object_rows(table, item, report.checked_at)
+            _add_object_rows(table, item, report.checked_at, names)
     return table
 
 
-def _add_object_rows(table: Table, item: ObjectDrift, now: float) -> None:
-    name = Text(str(item.key), style="bold")
+_MIN_NAME_WIDTH, _MAX_NAME_WIDTH = 26, 48
+_VALUE_WIDTH = 12  # the least each value column keeps before the name column gives way
+_STATE_WIDTH = len("unmanaged")
+_TABLE_FRAME = 16  # five columns: a border and two spaces of padding each, and the closing border
+_BREAKS = re.compile(r"(?<=[./ ])|(?=\[)")
+
+
+def wrap_path(path: str, width: int) -> list[str]:
+    """``path`` in lines of at most ``width``, broken after ``.``, ``/`` and spaces and before ``[`` only; a
+    single part longer than ``width`` (a long key) keeps a line of its own."""
+    lines: list[str] = []
+    for part in filter(None, _BREAKS.split(path)):
+        if lines and len(lines[-1]) + len(part) <= width:
+            lines[-1] += part
+        else:
+            lines.append(part)
+    return lines or [""]
+
+
+def _add_object_rows(table: Table, item: ObjectDrift, now: float, width: int) -> None:
+    name = Text("\n".join(wrap_path(str(item.key), width)), style="bold")
     if item.origin is not None:
         name.append(f"\n{item.origin}", style="dim")
     if not item.provenance and item.fields:
@@ -149,10 +174,11 @@ def _add_object_rows(table: Table, item: ObjectDrift, now: float) -> None:
     table.add_row(name, Text(str(item.state), style=_STATE_STYLE.get(str(item.state), "")),
                   end_section=not item.fields)
     for number, drift in enumerate(item.fields, start=1):
-        path = Text(f"  {drift.path}")
+        path = Text("\n".join(("  " if index == 0 else "    ") + line
+                               for index, line in enumerate(wrap_path(drift.path, width - 4))))
         author = changed_by_text(drift, now) if item.provenance else ""
         for note in filter(None, (drift.reason, author)):
-            path.append(f"\n    {note}", style="dim")
+            path.append("".join(f"\n    {line.rstrip()}" for line in wrap_path(note, width - 4)), style="dim")
         values = (short(masked_value(item.key, drift.path, value))
                   for value in (drift.git, drift.last_applied, drift.live))
         table.add_row(path, Text(str(drift.state), style=_STATE_STYLE.get(str(drift.state), "")),

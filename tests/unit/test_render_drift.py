@@ -7,6 +7,7 @@ import io
 import json
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -25,8 +26,10 @@ from gitapply.render.drift import (
     escape_label_value,
     masked_value,
     short,
+    wrap_path,
 )
 
+DATA = Path(__file__).parent / "data"
 CHECKED_AT = 1714564800.0  # 2024-05-01T12:00:00Z
 WEB = ObjectKey("apps", "v1", "Deployment", "shop", "web")
 DB = ObjectKey("", "v1", "Secret", "shop", "db")
@@ -63,9 +66,9 @@ def mixed() -> DriftReport:
                   ObjectDrift(SVC, ObjectState.IN_SYNC, origin=Origin("apps/shop/svc.yaml", 0, 1)))
 
 
-def render_table(value: DriftReport, **options) -> str:
-    console = Console(width=100, file=io.StringIO(), color_system=None)
-    console.print(drift_table(value, **options))
+def render_table(value: DriftReport, width: int = 120, **options) -> str:
+    console = Console(width=width, file=io.StringIO(), color_system=None)
+    console.print(drift_table(value, width=width, **options))
     return console.file.getvalue()
 
 
@@ -388,3 +391,40 @@ def test_table_prints_values_that_look_like_markup_literally():
 def test_table_of_an_in_sync_app_has_no_object_rows():
     text = render_table(report(ObjectDrift(SVC, ObjectState.IN_SYNC)))
     assert "Service/shop/web" not in text and "object / field" in text
+
+
+def long_paths() -> DriftReport:
+    return report(ObjectDrift(WEB, ObjectState.DRIFTED, (
+        FieldDrift("spec.template.spec.containers[name=web].env[name=DB_URL].valueFrom.secretKeyRef.key",
+                   FieldState.DRIFT, "url", "url", "dsn", changed_by=SET_IMAGE),
+        FieldDrift("spec.template.spec.containers[name=web].image", FieldState.DRIFT, "shop:1.2", "shop:1.2",
+                   "shop:1.3", changed_by=SET_IMAGE),
+        FieldDrift("spec.replicas", FieldState.IGNORED, 3, 3, 7, HPA_REASON),
+    ), Origin("apps/shop/web.yaml", 0, 1)), pending_secret())
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_table_golden_at_terminal_widths(width):
+    assert render_table(long_paths(), width=width) == (DATA / f"drift_table_{width}.txt").read_text()
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_table_fits_the_width_and_breaks_paths_only_at_boundaries(width):
+    text = render_table(long_paths(), width=width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    cells = [line.split("│")[1].strip() for line in text.splitlines() if line.startswith("│")]
+    pieces = [cell for cell in cells if cell and not cell.startswith(("apps/", "by ", "owned", "Secret"))]
+    joined = "".join(pieces)
+    for path in ("spec.template.spec.containers[name=web].env[name=DB_URL].valueFrom.secretKeyRef.key",
+                 "spec.template.spec.containers[name=web].image"):
+        assert path in joined, "the path reads whole when its lines are put together"
+
+
+@pytest.mark.parametrize("width", [10, 20, 36])
+def test_paths_are_wrapped_only_at_dots_slashes_and_before_brackets(width):
+    path = "spec.template.spec.containers[name=web].env[name=DB_URL].valueFrom.secretKeyRef.key"
+    lines = wrap_path(path, width)
+    assert "".join(lines) == path
+    for line, following in zip(lines, lines[1:]):
+        assert line.endswith(".") or following.startswith("["), (line, following)
+        assert len(line) <= width or "." not in line[:-1] and "[" not in line[1:]
