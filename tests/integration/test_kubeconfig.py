@@ -162,3 +162,29 @@ def test_bad_kubeconfigs_give_one_clear_line_and_exit_3(control_plane, namespace
                 failures.append(f"{case} ({command}): exit {result.returncode}\n{result.stderr}")
     assert not failures, "\n".join(failures)
     assert "configmap/settings" not in control_plane.kubectl("get", "configmap", "-n", namespace, "-o", "name").stdout
+
+
+def limited_kubeconfig(control_plane: Any, namespace: str, folder: Path) -> str:
+    """A ServiceAccount that may do anything with ConfigMaps and Namespaces and nothing with Secrets. (Cluster
+    wide: gitapply lists the app's objects across namespaces, so a namespace-scoped role cannot run it yet.)"""
+    control_plane.kubectl("create", "serviceaccount", "limited", "-n", namespace)
+    control_plane.kubectl("create", "clusterrole", f"{namespace}-cm", "--verb=*", "--resource=configmaps,namespaces")
+    control_plane.kubectl("create", "clusterrolebinding", f"{namespace}-cm", f"--clusterrole={namespace}-cm",
+                          f"--serviceaccount={namespace}:limited")
+    answer = control_plane.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/limited/token",
+                                   {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                    "spec": {"expirationSeconds": 3600}})
+    return kubeconfig(control_plane, folder, {"token": answer["status"]["token"]}, name="limited")
+
+
+def test_a_kind_the_user_may_not_touch_is_named_and_nothing_is_written(control_plane, namespace, app, tmp_path):
+    (app / "secret.yaml").write_text("apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  pw: x\n")
+    config = limited_kubeconfig(control_plane, namespace, tmp_path)
+    for command in ("diff", "apply"):
+        result = run(command, str(app), "-n", namespace, "--app", "kc", "--inventory-namespace", namespace,
+                     "--kubeconfig", config)
+        assert result.returncode == 3, (command, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr + result.stdout
+        assert "Secret" in result.stderr and "forbidden" in result.stderr.lower(), result.stderr
+    assert control_plane.kubectl("get", "configmap", "settings", "-n", namespace, check=False).returncode != 0, \
+        "the ConfigMap the user may write was not written alone"
