@@ -6,9 +6,10 @@ and are refused before they are expanded, each naming the file and line, as kube
 * **aliases** (a "billion laughs" document, CVE-2019-11253): nine levels of nine aliases are a few hundred bytes
   and 387 million values. Building a document may produce at most ``EXPANSION`` values per byte of the file
   (plus a floor for small files); an ordinary manifest produces fewer values than it has bytes.
-* **nesting**: libyaml composes nested flow collections recursively in C, and ``[[[[…`` a hundred thousand
-  deep ends the process with a segmentation fault rather than an error. Manifests nest a few dozen levels (a
-  CRD's schema is the deepest); more than ``DEPTH`` is refused before composing.
+* **nesting**: libyaml composes nested collections recursively in C; ``[[[[…`` a hundred thousand deep ended
+  the process with a segmentation fault under one PyYAML build seen here (a newer one stops at 1,000 levels
+  with a syntax error). Manifests nest a few dozen levels (a CRD's schema is the deepest); more than ``DEPTH``
+  is refused before composing, whichever libyaml is installed.
 * **size**: one file, and the whole source, are bounded (``--max-input-size`` raises both); a file's size is
   checked before it is read.
 """
