@@ -247,7 +247,7 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
     from .engine.plan import PruneGuardError
     from .model import Action
     from .ops.sync import SyncOptions, plan_sync, write_sync
-    from .render.report import json_report, outcome_line, summary
+    from .render.report import failure_lines, json_report, outcome_line, summary
 
     options = SyncOptions(heal_unmanaged=heal_unmanaged, force_replace=force_replace,
                           server_checks=not no_preflight)
@@ -279,8 +279,8 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
     for change in plan.changes:
         if change.action is Action.UNCHANGED and output != "json":
             console.print(escape(outcome_line(change, dry_run=dry_run)))
-    for failure in failures:
-        errors.print(f"[red]error:[/red] {escape(failure.message)}")
+    for line in failure_lines(failures):
+        errors.print(f"[red]error:[/red] {escape(line)}")
     failed_rollouts = []
     if (wait or rollback_on_failure) and not dry_run and not failures:
         failed_rollouts = _wait_and_restore(cluster, plan, marks, timeout, rollback_on_failure)

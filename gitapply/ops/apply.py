@@ -17,7 +17,8 @@ from ..engine.objectplan import NO_BOOKKEEPING, Bookkeeping, plan_object
 from ..engine.crds import kinds_defined_by
 from ..engine.normalize import same_stored
 from ..engine.order import rank
-from ..errors import ClusterError, ConflictingWriteError, GitapplyError, InvalidObjectError
+from ..errors import (ClusterError, ConflictingWriteError, ConnectionFailedError, GitapplyError,
+                      InvalidObjectError)
 from ..model import Action, Change, ObjectKey, Plan
 
 CONFLICT_RETRIES = 5
@@ -107,6 +108,8 @@ class Failure:
     action: Action
     message: str
     immutable: bool = False
+    unreachable: bool = False
+    """The server could not be reached: not this object's fault, and the same for every write after it."""
 
 
 def oversized(plan: Plan) -> list[str]:
@@ -222,7 +225,7 @@ def _attempt(cluster: Cluster, change: Change, dry_run: bool, marks: Bookkeeping
     try:
         change, _ = _write_retrying(cluster, change, dry_run=dry_run, marks=marks)
     except GitapplyError as err:
-        return change, Failure(change.key, change.action, str(err))
+        return change, Failure(change.key, change.action, str(err), unreachable=isinstance(err, ConnectionFailedError))
     accepted.add(change.key)  # one set.add: atomic under the GIL
     return change, None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..engine.lastapplied import LAST_APPLIED
@@ -61,3 +62,16 @@ def _masked_patch(change: Change) -> dict[str, Any] | None:
     if LAST_APPLIED in annotations:
         patch["metadata"] = {**metadata, "annotations": {**annotations, LAST_APPLIED: "***"}}
     return patch
+
+
+def failure_lines(failures: Sequence[Any]) -> list[str]:
+    """One line per refused write, but a single line for the writes the server was not there to answer: when it
+    goes away mid-apply, a line per remaining object would bury the one thing to know."""
+    lines = [failure.message for failure in failures if not failure.unreachable]
+    lost = [failure for failure in failures if failure.unreachable]
+    if lost:
+        objects = "1 object was" if len(lost) == 1 else f"{len(lost)} objects were"
+        lines.append(f"the API server stopped answering: {objects} not written (first: {lost[0].message}); "
+                     "run apply again when the server is back — the inventory records what was written")
+    return lines
+

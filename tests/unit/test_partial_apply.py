@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 
 from gitapply.cluster.local import LocalCluster
-from gitapply.errors import InvalidObjectError
+from gitapply.errors import ConnectionFailedError, InvalidObjectError
+from gitapply.model import Action, ObjectKey
+from gitapply.ops.apply import Failure
 from gitapply.ops.inventory import read_inventory
 from gitapply.ops.prepare import Request
 from gitapply.ops.sync import SyncOptions, plan_sync, write_sync
+from gitapply.render.report import failure_lines
 
 APP = "shop"
 
@@ -74,3 +77,32 @@ def test_a_later_partial_apply_keeps_what_the_app_owned_before(tmp_path):
     cluster.refuse = "c03"
     write_sync(cluster, plan_sync(cluster, Request(path=path), SyncOptions(server_checks=False)), "default")
     assert sorted(key.name for key in read_inventory(cluster, APP, "default")) == ["c00", "c01", "c02", "c04"]
+
+
+class Vanishing(LocalCluster):
+    """A local cluster whose server stops answering after some creates, and is back for the inventory."""
+
+    def __init__(self, path, *, answers: int) -> None:
+        self.answers = answers
+        super().__init__(path)
+
+    def create(self, obj, *, dry_run=False):
+        if obj["kind"] == "ConfigMap" and not dry_run and not obj["metadata"]["name"].startswith("gitapply-"):
+            if self.answers <= 0:
+                raise ConnectionFailedError("https://127.0.0.1:6443", "cannot reach the API server")
+            self.answers -= 1
+        return super().create(obj, dry_run=dry_run)
+
+
+def test_a_server_that_goes_away_mid_apply_is_one_line_not_one_per_object(tmp_path):
+    cluster = Vanishing(tmp_path / "c.db", answers=3)
+    planned = plan_sync(cluster, Request(path=source(tmp_path, 10)), SyncOptions(server_checks=False))
+    cluster.answers = 3
+    failures = write_sync(cluster, planned, "default")
+    refused = InvalidObjectError("v1/ConfigMap/default/x", "refused")
+    lines = failure_lines([*failures, Failure(ObjectKey("", "v1", "ConfigMap", "default", "x"), Action.CREATE,
+                                              str(refused))])
+    assert len(failures) == 7 and all(f.unreachable for f in failures)
+    assert lines[0] == str(refused), "a refusal of the object itself is still shown on its own"
+    assert len(lines) == 2 and "7 objects were not written" in lines[1] and "run apply again" in lines[1]
+    assert sorted(key.name for key in read_inventory(cluster, APP, "default")) == labelled(cluster)
