@@ -89,9 +89,7 @@ def check_depth(data: bytes, loader: type) -> None:
     may be too deep by that count, or that indents a line ``DEPTH`` spaces, is walked event by event, which
     libyaml's parser does without recursion and which knows quotes and block scalars."""
     brackets = _NOT_FLOW.sub(b"", data)
-    if len(brackets) <= DEPTH and not _DEEP_INDENT.search(data):
-        return
-    if _bracket_depth(brackets) <= DEPTH and not _DEEP_INDENT.search(data):
+    if not _DEEP_INDENT.search(data) and (len(brackets) <= DEPTH or _bracket_depth(brackets) <= DEPTH):
         return
     depth = 0
     parser = loader(data)
