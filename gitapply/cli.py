@@ -110,7 +110,8 @@ KustomizeCommand = typer.Option(None, "--kustomize-command", envvar="GITAPPLY_KU
                                 help="Renders a Kustomize directory (given last); default: `kustomize build` if "
                                      "on PATH, else `kubectl kustomize`.")
 RemoteBases = typer.Option(False, "--allow-remote-bases", help="Let Kustomize fetch remote bases (URLs).")
-MaxInput = typer.Option(None, "--max-input-size", metavar="MIB", min=0.001,
+# no min= here: a bounded option sends typer through pydantic (0.15 s a command); _request checks it
+MaxInput = typer.Option(None, "--max-input-size", metavar="MIB",
                         help="Largest manifest file read, in MiB; the whole source may hold 16 times that "
                              "(default 16 MiB per file, 256 MiB in all).")
 
@@ -146,6 +147,8 @@ def _request(path: str, rev: Optional[str], subdir: Optional[str], namespace: st
     from .ops.prepare import Request, parse_selector
     from .source import InputLimits
 
+    if max_input_size is not None and not max_input_size > 0:
+        _fail(ValueError(f"--max-input-size must be a positive number of MiB, not {max_input_size:g}"), 2)
     limits = InputLimits.of_mib(max_input_size) if max_input_size else InputLimits()
     return Request(path=path, rev=rev, subdir=subdir, namespace=namespace,
                    selector=parse_selector(selector) if selector else None, app=app_name, prune=prune,
