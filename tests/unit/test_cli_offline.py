@@ -64,3 +64,19 @@ def test_an_unexpected_exception_is_one_line_exit_70_and_a_report_file(tmp_path)
     assert "ZeroDivisionError: simulated bug" in result.stderr and "This is a bug in gitapply" in result.stderr
     (report,) = (tmp_path / "gitapply" / "crashes").iterdir()
     assert "Traceback" in report.read_text() and "simulated bug" in report.read_text()
+
+
+def test_diff_leaves_the_heavy_libraries_unloaded(tmp_path):
+    """A ``diff`` is run by hand many times a day: pydantic (typer's coercion of bounded options, ~0.15 s),
+    the official client and GitPython have no part in a diff of a folder and must stay unloaded."""
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: default}\n")
+    code = ("import sys\n"
+            "sys.argv = ['gitapply', '--local', sys.argv[1], 'diff', sys.argv[2], '--max-input-size', '4']\n"
+            "from gitapply.entry import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('pydantic', 'kubernetes', 'git', 'deepdiff') if m in sys.modules))\n")
+    result = _python(code, tmp_path, str(tmp_path / "store.json"), str(app_dir))
+    assert "1 to create" in result.stdout, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
