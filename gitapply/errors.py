@@ -52,3 +52,7 @@ class InvalidObjectError(ClusterError):
 
 class ConnectionFailedError(ClusterError):
     """The API server could not be reached or authenticated against."""
+
+
+class ForbiddenError(ConnectionFailedError):
+    """RBAC refused the request (HTTP 403): the credentials work, this verb on this resource is not allowed."""

@@ -27,6 +27,7 @@ from ..errors import (
     ClusterError,
     ConflictingWriteError,
     ConnectionFailedError,
+    ForbiddenError,
     InvalidObjectError,
     NotFoundError,
     UnknownKindError,
@@ -367,9 +368,8 @@ def _map_api_error(code: int, http_reason: str, data: bytes, subject: str) -> Cl
         where = f" (fields: {fields})" if fields else ""
         return InvalidObjectError(subject, f"the server rejected the object{where}: {message}")
     if code in (401, 403):
-        return ConnectionFailedError(
-            subject, f"not allowed ({message}); check the credentials and RBAC of the kubeconfig user"
-        )
+        error = ForbiddenError if code == 403 else ConnectionFailedError
+        return error(subject, f"not allowed ({message}); check the credentials and RBAC of the kubeconfig user")
     if code == 400:
         return InvalidObjectError(subject, f"bad request: {message}")
     return ClusterError(subject, f"the API server answered {code} {http_reason}: {message}")

@@ -22,6 +22,10 @@ from ..errors import (ClusterError, ConflictingWriteError, ConnectionFailedError
 from ..model import Action, Change, ObjectKey, Plan
 
 CONFLICT_RETRIES = 5
+# Requests in flight for the dry-runs and the writes. On 2 cores shared with a local API server, 500 new
+# objects applied in 2.8-3.0 s with 8 and 2.4-2.7 s with 16; 32 gained nothing more. The transport keeps as many
+# connections (cluster/kube.py pool_size).
+WRITE_CONCURRENCY = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +144,7 @@ def checkable(plan: Plan) -> list[Change]:
             and c.key.namespace not in created_namespaces and (c.key.api_version, c.key.kind) not in new_kinds]
 
 
-def preflight(cluster: Cluster, plan: Plan, *, workers: int = 8,
+def preflight(cluster: Cluster, plan: Plan, *, workers: int = WRITE_CONCURRENCY,
               only: Callable[[Change], bool] = lambda change: True) -> tuple[list[Failure], dict[ObjectKey, Any]]:
     """Ask the server to dry-run every create and patch (``only`` some of them), so that a refusal (an
     immutable field, a failed validation) is known before anything is written; returns the refusals and
@@ -182,7 +186,7 @@ def confirm_patches(cluster: Cluster, plan: Plan, nodes: Callable[[str, str], An
     return confirmed(plan, answers, nodes)
 
 
-def execute(cluster: Cluster, plan: Plan, *, workers: int = 8, dry_run: bool = False,
+def execute(cluster: Cluster, plan: Plan, *, workers: int = WRITE_CONCURRENCY, dry_run: bool = False,
             marks: Bookkeeping = NO_BOOKKEEPING,
             on_done: Callable[[Change, Failure | None], None] = lambda change, failure: None,
             written: set[ObjectKey] | None = None) -> list[Failure]:
@@ -257,7 +261,7 @@ def _wait_established(cluster: Cluster, crds: list[Change], timeout: float = 60.
             time.sleep(0.25)
 
 
-def server_predictions(cluster: Cluster, plan: Plan, *, workers: int = 8) -> Plan:
+def server_predictions(cluster: Cluster, plan: Plan, *, workers: int = WRITE_CONCURRENCY) -> Plan:
     """The plan with each create's and patch's ``predicted`` object taken from a server-side dry-run,
     so that admission webhooks and the server's defaulting show in a diff."""
     def predict(change: Change) -> Change:

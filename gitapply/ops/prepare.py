@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import posixpath
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import yaml
 
 from ..cluster.base import Cluster
-from ..cluster.snapshot import read_live
+from ..cluster.snapshot import list_in, read_live
 from ..engine.crds import kinds_defined_by
 from ..engine.plan import APP_LABEL, NodeLookup, PlanOptions, make_plan, owned_by
 from ..engine.rules import FieldRules, RulesError, parse_ignore_rules, resolve
@@ -117,8 +117,10 @@ def prepare(cluster: Cluster, request: Request) -> Prepared:
     wanted = [m.key for m in manifests if (m.key.api_version, m.key.kind) not in defining
               and _served(cluster, m.key.api_version, m.key.kind)]
     inventory_kinds = {(key.api_version, key.kind) for key in inventory if _served(cluster, key.api_version, key.kind)}
-    live = read_live(cluster, wanted, owner_selector=f"{APP_LABEL}={app}", extra_kinds=inventory_kinds)
-    rules = field_rules(cluster, state, everything, app)
+    namespaces = {m.key.namespace for m in everything} | {key.namespace for key in inventory}
+    live = read_live(cluster, wanted, owner_selector=f"{APP_LABEL}={app}", extra_kinds=inventory_kinds,
+                     namespaces=namespaces)
+    rules = field_rules(cluster, state, everything, app, namespaces)
     options = PlanOptions(app=app, commit=state.revision, prune=request.prune, force_prune=request.force_prune)
     nodes = node_lookup(cluster, defining)
     plan = make_plan(manifests, live, nodes, options, inventory=inventory, rules=rules,
@@ -129,7 +131,8 @@ def prepare(cluster: Cluster, request: Request) -> Prepared:
 HPA = ("autoscaling/v1", "HorizontalPodAutoscaler")
 
 
-def field_rules(cluster: Cluster, state: DesiredState, manifests: tuple[Manifest, ...], app: str) -> FieldRules:
+def field_rules(cluster: Cluster, state: DesiredState, manifests: tuple[Manifest, ...], app: str,
+                namespaces: Iterable[str] = ()) -> FieldRules:
     """The ignore rules of ``.gitapply.yaml`` and the hand-offs to the HPAs in git and in the cluster.
 
     Live HPAs are listed through autoscaling/v1, which serves every HPA whatever version created it."""
@@ -140,7 +143,8 @@ def field_rules(cluster: Cluster, state: DesiredState, manifests: tuple[Manifest
     in_git = {m.key for m in manifests}
     owners = [m.obj for m in manifests if m.obj.get("kind") == HPA[1]]
     if _served(cluster, *HPA):
-        owners += [hpa for hpa in cluster.list(*HPA) if not _dropped_from_git(hpa, in_git, app)]
+        owners += [hpa for hpa in list_in(cluster, *HPA, namespaces=namespaces)
+                   if not _dropped_from_git(hpa, in_git, app)]
     return resolve(ignore, owners)
 
 

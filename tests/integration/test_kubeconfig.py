@@ -165,8 +165,8 @@ def test_bad_kubeconfigs_give_one_clear_line_and_exit_3(control_plane, namespace
 
 
 def limited_kubeconfig(control_plane: Any, namespace: str, folder: Path) -> str:
-    """A ServiceAccount that may do anything with ConfigMaps and Namespaces and nothing with Secrets. (Cluster
-    wide: gitapply lists the app's objects across namespaces, so a namespace-scoped role cannot run it yet.)"""
+    """A ServiceAccount that may do anything with ConfigMaps and Namespaces, cluster wide, and nothing with
+    Secrets."""
     control_plane.kubectl("create", "serviceaccount", "limited", "-n", namespace)
     control_plane.kubectl("create", "clusterrole", f"{namespace}-cm", "--verb=*", "--resource=configmaps,namespaces")
     control_plane.kubectl("create", "clusterrolebinding", f"{namespace}-cm", f"--clusterrole={namespace}-cm",
@@ -188,3 +188,35 @@ def test_a_kind_the_user_may_not_touch_is_named_and_nothing_is_written(control_p
         assert "Secret" in result.stderr and "forbidden" in result.stderr.lower(), result.stderr
     assert control_plane.kubectl("get", "configmap", "settings", "-n", namespace, check=False).returncode != 0, \
         "the ConfigMap the user may write was not written alone"
+
+
+def namespaced_kubeconfig(control_plane: Any, namespace: str, folder: Path) -> str:
+    """A ServiceAccount bound to the built-in ``edit`` role in one namespace only, as a team is given its
+    namespace: it may not list anything across namespaces."""
+    control_plane.kubectl("create", "serviceaccount", "team", "-n", namespace)
+    control_plane.kubectl("create", "rolebinding", "team-edit", "-n", namespace, "--clusterrole=edit",
+                          f"--serviceaccount={namespace}:team")
+    answer = control_plane.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/team/token",
+                                   {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                    "spec": {"expirationSeconds": 3600}})
+    return kubeconfig(control_plane, folder, {"token": answer["status"]["token"]}, name="team")
+
+
+def test_a_user_with_only_a_namespaced_role_can_apply_diff_drift_and_prune(control_plane, namespace, app, tmp_path):
+    """kubectl apply works with a RoleBinding in one namespace; so must gitapply, which lists namespace by
+    namespace when the cluster-wide list is forbidden."""
+    (app / "secret.yaml").write_text("apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  pw: x\n")
+    config = namespaced_kubeconfig(control_plane, namespace, tmp_path)
+    assert control_plane.kubectl("get", "configmaps", "-A", "--kubeconfig", config, check=False).returncode != 0, \
+        "the user was meant to be refused a cluster-wide list"
+    common = ("-n", namespace, "--app", "team", "--inventory-namespace", namespace, "--kubeconfig", config)
+    applied = run("apply", str(app), *common)
+    assert applied.returncode == 0, applied.stderr
+    for command in ("diff", "drift"):
+        after = run(command, str(app), *common)
+        assert after.returncode == 0, (command, after.stdout, after.stderr)
+    (app / "secret.yaml").unlink()
+    pruned = run("apply", str(app), "--prune", *common)
+    assert pruned.returncode == 0 and "secret/db" in pruned.stdout, pruned.stdout + pruned.stderr
+    assert control_plane.kubectl("get", "secret", "db", "-n", namespace, check=False).returncode != 0
+    assert run("diff", str(app), *common).returncode == 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gitapply.cluster.local import LocalCluster
-from gitapply.cluster.snapshot import read_live
+from gitapply.cluster.snapshot import list_in, read_live
+from gitapply.errors import ForbiddenError
 from gitapply.model import ObjectKey
 
 
@@ -42,3 +43,28 @@ def test_many_strays_are_read_with_one_list_of_the_kind(cluster):
     live = read_live(cluster, wanted, owner_selector="gitapply.io/app=shop", get_limit=16)
     assert set(wanted) <= set(live) and key("ours") in live, "the app's own objects come too (for prune)"
     assert cluster.requests == 2
+
+
+class NamespacedOnly(LocalCluster):
+    """A user whose Roles are namespaced: a LIST across namespaces is forbidden, one in a namespace is not."""
+
+    def list(self, api_version, kind, *, namespace="", label_selector=""):
+        if not namespace:
+            raise ForbiddenError(f"{api_version}/{kind}", "not allowed (cannot list at the cluster scope)")
+        return super().list(api_version, kind, namespace=namespace, label_selector=label_selector)
+
+
+def test_a_forbidden_cluster_wide_list_is_made_in_each_namespace_of_the_app(tmp_path):
+    cluster = NamespacedOnly(tmp_path / "db")
+    cluster.create(configmap("ours", "shop"))
+    cluster.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "old"}})
+    cluster.create({**configmap("pruned-later", "shop"), "metadata": {"name": "pruned-later", "namespace": "old",
+                                                                      "labels": {"gitapply.io/app": "shop"}}})
+    live = read_live(cluster, [key("ours")], owner_selector="gitapply.io/app=shop", namespaces={"old", ""})
+    assert set(live) == {key("ours"), ObjectKey("", "v1", "ConfigMap", "old", "pruned-later")}
+
+
+def test_a_forbidden_list_with_no_namespace_to_try_is_still_an_error(tmp_path):
+    cluster = NamespacedOnly(tmp_path / "db")
+    with pytest.raises(ForbiddenError, match="v1/Namespace"):
+        list_in(cluster, "v1", "Namespace")
