@@ -78,6 +78,7 @@ class KubeCluster:
         self._resources: dict[str, dict[str, Resource]] = {}
         self._version: str | None = None
         self._schema: Schema | None = None
+        self._answered = False  # has the server ever answered? Until then a refused connection is not retried
         self.requests = 0
 
     # -- plumbing -------------------------------------------------------------------------------------------
@@ -104,18 +105,20 @@ class KubeCluster:
                 status, reason, data, response_headers = self._send(method, path, query, headers, body)
             except Untrusted as exc:
                 raise ConnectionFailedError(
-                    subject or self._server,
-                    f"the TLS connection to {self._server} failed ({exc}); check the kubeconfig "
+                    "", f"the TLS connection to {self._server} failed ({exc}); check the kubeconfig "
                     "cluster's certificate-authority and server name",
                 ) from exc
             except OSError as exc:
-                if attempt == self._retries:
+                # a server that never answered is most likely the wrong address or down: say so at once, as
+                # kubectl does, instead of after 6 s of retries; one that answered before may be restarting
+                first_contact = not self._answered and ConnectionRefusedError in (type(exc), type(exc.__cause__))
+                if attempt == self._retries or first_contact:
                     raise ConnectionFailedError(
-                        subject or self._server,
-                        f"cannot reach the API server at {self._server} ({exc}); check the kubeconfig context "
-                        "and that the server is up",
+                        "", f"cannot reach the API server at {self._server} ({exc}); check the kubeconfig "
+                        "context and that the server is up",
                     ) from exc
             else:
+                self._answered = True
                 if 200 <= status < 300:
                     return json.loads(data) if data else None
                 if status not in _TRANSIENT_STATUS or attempt == self._retries:
