@@ -9,24 +9,24 @@ refused credentials (401/403), an unreachable server, a server certificate that 
 Every command: 130 interrupted (Ctrl-C), 70 an unexpected failure — a bug, told in one line, its details in a
 file under ``~/.cache/gitapply/crashes/``; never a Python traceback.
 
-Start-up is part of the interface (``diff`` is run by hand many times a day): this module imports only typer
-and rich's Console; every command imports what it needs when it runs.
+Start-up is part of the interface (``diff`` is run by hand many times a day): this module imports only
+argparse (through ``cliargs``) and rich's Console; every command imports what it needs when it runs.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from typing import Any, Optional
 
-import typer
 from rich.console import Console
 from rich.markup import escape
 
+from . import __version__
+from .cliargs import CommandLine, Exit, argument, option
 from .errors import GitapplyError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="GitOps apply/diff engine for Kubernetes.")
+app = CommandLine("gitapply", "GitOps apply/diff engine for Kubernetes.", f"gitapply {__version__}")
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -38,104 +38,38 @@ def Progress(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 - stands in for ri
     return RichProgress(*args, **kwargs)
 
 
-_TRUE, _FALSE = {"1", "true", "t", "yes", "y", "on"}, {"0", "false", "f", "no", "n", "off", ""}
-
-
-def _cli_bool(text: str) -> bool:
-    folded = text.strip().lower()
-    if folded not in _TRUE | _FALSE:
-        raise ValueError(f"{text!r} is not a valid boolean")
-    return folded in _TRUE
-
-
-_PLAIN_TYPES: dict[Any, Any] = {str: str, int: int, float: float, bool: _cli_bool}
-
-
-def _plain_parameters() -> None:
-    """typer 0.2x converts every parameter through a pydantic TypeAdapter: importing pydantic and building
-    the adapters costs ~0.15 s a command, more than the whole rest of a small ``diff``. gitapply's options
-    are all plain ``str``, ``int``, ``float`` or ``bool``, which need no pydantic: those are converted here,
-    anything else (ranges, parsers, paths) is left to typer. If typer's internals are not as expected (another
-    typer version) nothing is changed, only the speed."""
-    try:
-        from typer import _coercion, core
-    except ImportError:
-        return
-    build, base = getattr(core, "build_runtime_param", None), getattr(_coercion, "RuntimeParam", None)
-    if build is None or base is None or getattr(build, "gitapply_plain", False):
-        return
-
-    @dataclass(frozen=True)
-    class PlainParam(base):  # type: ignore[valid-type, misc]
-        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
-            if isinstance(value, bytes):
-                value = value.decode(errors="replace")
-            if not isinstance(value, str):
-                return value
-            try:
-                return _PLAIN_TYPES[self.annotation](value)
-            except ValueError:
-                raise typer.BadParameter(f"{value!r} is not a valid {self.annotation.__name__}.", ctx=ctx,
-                                         param=param) from None
-
-    def plain_or_typers(descriptor: Any) -> Any:
-        info = descriptor.parameter_info
-        plain = (descriptor.annotation in _PLAIN_TYPES and descriptor.file_annotation is None
-                 and all(getattr(info, name, None) in (None, False) for name in
-                         ("parser", "click_type", "min", "max", "exists", "resolve_path", "allow_dash")))
-        if plain:
-            return PlainParam(annotation=descriptor.annotation, parameter_info=info)
-        return build(descriptor)
-
-    plain_or_typers.gitapply_plain = True  # type: ignore[attr-defined]
-    core.build_runtime_param = plain_or_typers
-
-
-_plain_parameters()
-
-PathArg = typer.Argument(..., help="A manifest file, a directory, a Kustomize directory, a git repository (local "
-                                   "path or URL), or - to read a YAML stream from standard input (with --app).")
-Rev = typer.Option(None, "--rev", help="Commit-ish to read from a git repository (default HEAD).")
-Subdir = typer.Option(None, "--path", help="Subdirectory of the repository holding the manifests.")
-Kubeconfig = typer.Option(None, "--kubeconfig", help="Path to the kubeconfig file.")
-Context = typer.Option(None, "--context", help="The kubeconfig context to use.")
-Namespace = typer.Option("", "-n", "--namespace", help="Namespace for objects that name none.")
-Selector = typer.Option("", "-l", "--selector", help="Only objects with these labels (app=web,tier=frontend).")
-AppName = typer.Option("", "--app", help="App name recorded on objects (default: the folder or repo name).")
-Output = typer.Option("text", "-o", "--output", help="text or json.")
-NoColor = typer.Option(False, "--no-color", help="Plain output, even on a terminal.")
-Prune = typer.Option(False, "--prune", help="Delete objects this app applied earlier that git no longer has.")
-InventoryNamespace = typer.Option("default", "--inventory-namespace", help="Where the app's inventory is kept.")
-KustomizeCommand = typer.Option(None, "--kustomize-command", envvar="GITAPPLY_KUSTOMIZE_COMMAND",
-                                help="Renders a Kustomize directory (given last); default: `kustomize build` if "
-                                     "on PATH, else `kubectl kustomize`.")
-RemoteBases = typer.Option(False, "--allow-remote-bases", help="Let Kustomize fetch remote bases (URLs).")
-# no min= here: a bounded option sends typer through pydantic (0.15 s a command); _request checks it
-MaxInput = typer.Option(None, "--max-input-size", metavar="MIB",
-                        help="Largest manifest file read, in MiB; the whole source may hold 16 times that "
-                             "(default 16 MiB per file, 256 MiB in all).")
-
-
-def _version(value: bool) -> None:
-    if value:
-        from . import __version__
-
-        console.print(f"gitapply {__version__}")
-        raise typer.Exit(0)
+PathArg = argument(..., help="A manifest file, a directory, a Kustomize directory, a git repository (local "
+                             "path or URL), or - to read a YAML stream from standard input (with --app).")
+Rev = option(None, "--rev", help="Commit-ish to read from a git repository (default HEAD).")
+Subdir = option(None, "--path", help="Subdirectory of the repository holding the manifests.")
+Kubeconfig = option(None, "--kubeconfig", help="Path to the kubeconfig file.")
+Context = option(None, "--context", help="The kubeconfig context to use.")
+Namespace = option("", "-n", "--namespace", help="Namespace for objects that name none.")
+Selector = option("", "-l", "--selector", help="Only objects with these labels (app=web,tier=frontend).")
+AppName = option("", "--app", help="App name recorded on objects (default: the folder or repo name).")
+Output = option("text", "-o", "--output", help="text or json.")
+NoColor = option(False, "--no-color", help="Plain output, even on a terminal.")
+Prune = option(False, "--prune", help="Delete objects this app applied earlier that git no longer has.")
+InventoryNamespace = option("default", "--inventory-namespace", help="Where the app's inventory is kept.")
+KustomizeCommand = option(None, "--kustomize-command", envvar="GITAPPLY_KUSTOMIZE_COMMAND",
+                          help="Renders a Kustomize directory (given last); default: `kustomize build` if "
+                               "on PATH, else `kubectl kustomize`.")
+RemoteBases = option(False, "--allow-remote-bases", help="Let Kustomize fetch remote bases (URLs).")
+MaxInput = option(None, "--max-input-size", metavar="MIB",
+                  help="Largest manifest file read, in MiB; the whole source may hold 16 times that "
+                       "(default 16 MiB per file, 256 MiB in all).")
 
 
 _LOCAL: dict[str, str | None] = {"path": None, "field_manager": None}
 
 
 @app.callback()
-def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                          help="Print gitapply's version and exit."),
-             local: Optional[str] = typer.Option(None, "--local", envvar="GITAPPLY_LOCAL",
-                                                 help="Use the embedded local cluster kept in this file "
-                                                      "instead of a kubeconfig (demo, offline use)."),
-             field_manager: Optional[str] = typer.Option(None, "--field-manager", envvar="GITAPPLY_FIELD_MANAGER",
-                                                         help="The name gitapply's writes are recorded under in "
-                                                              "managedFields (default: gitapply).")) -> None:
+def _options(local: Optional[str] = option(None, "--local", envvar="GITAPPLY_LOCAL",
+                                           help="Use the embedded local cluster kept in this file "
+                                                "instead of a kubeconfig (demo, offline use)."),
+             field_manager: Optional[str] = option(None, "--field-manager", envvar="GITAPPLY_FIELD_MANAGER",
+                                                   help="The name gitapply's writes are recorded under in "
+                                                        "managedFields (default: gitapply).")) -> None:
     """GitOps apply/diff engine for Kubernetes."""
     _LOCAL["path"] = local
     _LOCAL["field_manager"] = field_manager
@@ -177,7 +111,7 @@ def _cluster(kubeconfig: Optional[str], context: Optional[str]) -> Any:
 
 def _fail(err: Exception, code: int) -> None:
     errors.print(f"[red]error:[/red] {escape(str(err))}")
-    raise typer.Exit(code)
+    raise Exit(code)
 
 
 @app.command()
@@ -185,8 +119,8 @@ def diff(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = 
          kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context, namespace: str = Namespace,
          selector: str = Selector, app_name: str = AppName, output: str = Output, no_color: bool = NoColor,
          prune: bool = Prune, inventory_namespace: str = InventoryNamespace,
-         server_dry_run: bool = typer.Option(False, "--server-dry-run",
-                                             help="Ask the API server (dry-run) what each object would become."),
+         server_dry_run: bool = option(False, "--server-dry-run",
+                                       help="Ask the API server (dry-run) what each object would become."),
          kustomize_command: Optional[str] = KustomizeCommand, allow_remote_bases: bool = RemoteBases,
          max_input_size: Optional[float] = MaxInput) -> None:
     """Show what apply would change: the live objects against what they would become."""
@@ -217,7 +151,7 @@ def diff(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = 
         for change in plan.changes:
             _print_diff(out, unified(change))
         out.print(summary(plan))
-    raise typer.Exit(1 if plan.has_changes else 0)
+    raise Exit(1 if plan.has_changes else 0)
 
 
 def _print_diff(out: Console, text: str) -> None:
@@ -230,20 +164,20 @@ def _print_diff(out: Console, text: str) -> None:
 def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = Subdir,
           kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context, namespace: str = Namespace,
           selector: str = Selector, app_name: str = AppName, output: str = Output, prune: bool = Prune,
-          force_prune: bool = typer.Option(False, "--force-prune", help="Allow pruning more than half of the app."),
-          dry_run: bool = typer.Option(False, "--dry-run", help="Print what would happen; write nothing."),
-          force_replace: bool = typer.Option(False, "--force-replace",
-                                             help="Delete and recreate objects whose immutable fields changed."),
-          heal_unmanaged: bool = typer.Option(False, "--heal-unmanaged",
-                                              help="Also remove fields added out of band (see `gitapply drift`)."),
-          no_preflight: bool = typer.Option(False, "--no-preflight",
-                                            help="Skip the server dry-run of every write: faster, but a refused "
-                                                 "object then stops the apply part-way, as with kubectl."),
-          wait: bool = typer.Option(False, "--wait", help="Wait for the workloads changed to roll out."),
-          timeout: float = typer.Option(300.0, "--timeout", help="Seconds --wait waits before calling it failed."),
-          rollback_on_failure: bool = typer.Option(False, "--rollback-on-failure",
-                                                   help="With --wait: restore the previous configuration of "
-                                                        "workloads whose rollout failed."),
+          force_prune: bool = option(False, "--force-prune", help="Allow pruning more than half of the app."),
+          dry_run: bool = option(False, "--dry-run", help="Print what would happen; write nothing."),
+          force_replace: bool = option(False, "--force-replace",
+                                       help="Delete and recreate objects whose immutable fields changed."),
+          heal_unmanaged: bool = option(False, "--heal-unmanaged",
+                                        help="Also remove fields added out of band (see `gitapply drift`)."),
+          no_preflight: bool = option(False, "--no-preflight",
+                                      help="Skip the server dry-run of every write: faster, but a refused "
+                                           "object then stops the apply part-way, as with kubectl."),
+          wait: bool = option(False, "--wait", help="Wait for the workloads changed to roll out."),
+          timeout: float = option(300.0, "--timeout", help="Seconds --wait waits before calling it failed."),
+          rollback_on_failure: bool = option(False, "--rollback-on-failure",
+                                             help="With --wait: restore the previous configuration of "
+                                                  "workloads whose rollout failed."),
           inventory_namespace: str = InventoryNamespace, kustomize_command: Optional[str] = KustomizeCommand,
           allow_remote_bases: bool = RemoteBases, max_input_size: Optional[float] = MaxInput) -> None:
     """Create, patch (and with --prune, delete) objects so the cluster matches git."""
@@ -268,7 +202,7 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
         for message in planned.refusals:
             errors.print(f"[red]error:[/red] {escape(message)}")
         errors.print("nothing was applied")
-        raise typer.Exit(2)
+        raise Exit(2)
     plan, marks = planned.plan, planned.marks
     with Progress(console=errors, transient=True, disable=len(plan.changes) < console.height) as progress:
         task = progress.add_task("applying", total=len(plan.changes))
@@ -294,7 +228,7 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
         console.print_json(json.dumps(report))
     else:
         console.print(summary(plan) + (" (dry run)" if dry_run else ""))
-    raise typer.Exit(1 if failures else ROLLOUT_FAILED if failed_rollouts else 0)
+    raise Exit(1 if failures else ROLLOUT_FAILED if failed_rollouts else 0)
 
 
 ROLLOUT_FAILED = 4
@@ -326,10 +260,10 @@ def _wait_and_restore(cluster: Any, plan: Any, marks: Any, timeout: float, resto
 def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = Subdir,
           kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context, namespace: str = Namespace,
           selector: str = Selector, app_name: str = AppName, output: str = Output,
-          fail_on: str = typer.Option("any", "--fail-on", help="Exit 1 on: drift, pending or any."),
-          junit: Optional[str] = typer.Option(None, "--junit", help="Also write a JUnit XML report here."),
-          prometheus: Optional[str] = typer.Option(None, "--prometheus",
-                                                   help="Also write node-exporter textfile metrics here."),
+          fail_on: str = option("any", "--fail-on", help="Exit 1 on: drift, pending or any."),
+          junit: Optional[str] = option(None, "--junit", help="Also write a JUnit XML report here."),
+          prometheus: Optional[str] = option(None, "--prometheus",
+                                             help="Also write node-exporter textfile metrics here."),
           inventory_namespace: str = InventoryNamespace, kustomize_command: Optional[str] = KustomizeCommand,
           allow_remote_bases: bool = RemoteBases, max_input_size: Optional[float] = MaxInput) -> None:
     """Compare git with the cluster and report drift; writes nothing to the cluster."""
@@ -360,39 +294,39 @@ def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
         console.print(drift_summary(report))
     failing = {"drift": report.has_drift, "pending": report.has_pending,
                "any": report.has_drift or report.has_pending}[fail_on]
-    raise typer.Exit(1 if failing else 0)
+    raise Exit(1 if failing else 0)
 
 
 @app.command()
-def reconcile(path: Optional[str] = typer.Argument(None, help="A directory or a git repository (local path or "
-                                                               "URL); omit with --apps."),
+def reconcile(path: Optional[str] = argument(None, help="A directory or a git repository (local path or "
+                                                         "URL); omit with --apps."),
               rev: Optional[str] = Rev, subdir: Optional[str] = Subdir,
               kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context,
               namespace: str = Namespace, selector: str = Selector, app_name: str = AppName, prune: bool = Prune,
-              interval: float = typer.Option(60.0, "--interval", help="Seconds between passes."),
-              passes: Optional[int] = typer.Option(None, "--passes", help="Stop after this many passes."),
-              heal_unmanaged: bool = typer.Option(False, "--heal-unmanaged",
-                                                  help="Also remove fields added out of band."),
+              interval: float = option(60.0, "--interval", help="Seconds between passes."),
+              passes: Optional[int] = option(None, "--passes", help="Stop after this many passes."),
+              heal_unmanaged: bool = option(False, "--heal-unmanaged",
+                                            help="Also remove fields added out of band."),
               inventory_namespace: str = InventoryNamespace, kustomize_command: Optional[str] = KustomizeCommand,
               allow_remote_bases: bool = RemoteBases, max_input_size: Optional[float] = MaxInput,
-              apps_file: Optional[str] = typer.Option(None, "--apps", help="A YAML file of apps to run in one "
-                                                                            "process (see docs/controller.md)."),
-              detect_only: bool = typer.Option(False, "--detect-only", help="Read only: drift as metrics, logs "
-                                                                            "and Events; no writes."),
-              leader_elect: bool = typer.Option(False, "--leader-elect", help="Write only while holding the "
-                                                                              "app's Lease (for 2+ replicas)."),
-              lease_namespace: str = typer.Option("", "--lease-namespace", help="Where the Leases are (default: "
-                                                                                "the controller's namespace)."),
-              lease_duration: float = typer.Option(15.0, "--lease-duration", help="Seconds a Lease lasts."),
-              renew_deadline: float = typer.Option(10.0, "--renew-deadline",
-                                                   help="Seconds a leader may go without renewing; then it stops "
-                                                        "writing."),
-              retry_period: float = typer.Option(2.0, "--retry-period", help="Seconds between Lease attempts."),
-              identity: str = typer.Option("", "--identity", help="This replica's name in the Lease (default: "
-                                                                  "hostname and a random suffix)."),
-              metrics_addr: Optional[str] = typer.Option(None, "--metrics-addr",
-                                                         help="Serve /metrics, /healthz, /readyz here (:8080)."),
-              log_format: str = typer.Option("text", "--log-format", help="text or json.")) -> None:
+              apps_file: Optional[str] = option(None, "--apps", help="A YAML file of apps to run in one "
+                                                                      "process (see docs/controller.md)."),
+              detect_only: bool = option(False, "--detect-only", help="Read only: drift as metrics, logs "
+                                                                      "and Events; no writes."),
+              leader_elect: bool = option(False, "--leader-elect", help="Write only while holding the "
+                                                                        "app's Lease (for 2+ replicas)."),
+              lease_namespace: str = option("", "--lease-namespace", help="Where the Leases are (default: "
+                                                                          "the controller's namespace)."),
+              lease_duration: float = option(15.0, "--lease-duration", help="Seconds a Lease lasts."),
+              renew_deadline: float = option(10.0, "--renew-deadline",
+                                             help="Seconds a leader may go without renewing; then it stops "
+                                                  "writing."),
+              retry_period: float = option(2.0, "--retry-period", help="Seconds between Lease attempts."),
+              identity: str = option("", "--identity", help="This replica's name in the Lease (default: "
+                                                            "hostname and a random suffix)."),
+              metrics_addr: Optional[str] = option(None, "--metrics-addr",
+                                                   help="Serve /metrics, /healthz, /readyz here (:8080)."),
+              log_format: str = option("text", "--log-format", help="text or json.")) -> None:
     """Keep the cluster converged: apply git every --interval seconds until stopped (SIGTERM, Ctrl-C).
 
     A failing pass is reported and the loop goes on. Exit code: 0 if the last pass succeeded, 1 if not."""
@@ -454,7 +388,7 @@ def reconcile(path: Optional[str] = typer.Argument(None, help="A directory or a 
                                 identity=identity, metrics_address=address, max_passes=passes,
                                 heal_unmanaged=heal_unmanaged)
     ok = run(specs, options, cluster, lease_cluster, stop, request_for)
-    raise typer.Exit(0 if ok else 1)
+    raise Exit(0 if ok else 1)
 
 
 _WORKLOAD_KINDS = {"deployment": "Deployment", "deploy": "Deployment", "deployments": "Deployment",
@@ -473,7 +407,7 @@ def _workload(ref: str, namespace: str, cluster: Any) -> Any:
 
 
 @app.command()
-def history(workload: str = typer.Argument(..., help="deployment/NAME, daemonset/NAME or statefulset/NAME."),
+def history(workload: str = argument(..., help="deployment/NAME, daemonset/NAME or statefulset/NAME."),
             kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context, namespace: str = Namespace,
             output: str = Output) -> None:
     """List a workload's revisions (ReplicaSets or ControllerRevisions), oldest first."""
@@ -487,7 +421,7 @@ def history(workload: str = typer.Argument(..., help="deployment/NAME, daemonset
     if output == "json":
         console.print_json(json.dumps([{"revision": r.number, "holder": r.holder, "images": r.images,
                                         "created": r.created, "current": r.current} for r in found]))
-        raise typer.Exit(0)
+        raise Exit(0)
     for revision in found:
         marker = " (current)" if revision.current else ""
         console.print(f"{revision.number:>4}  {escape(revision.created):20}  {escape(', '.join(revision.images))}"
@@ -495,13 +429,13 @@ def history(workload: str = typer.Argument(..., help="deployment/NAME, daemonset
 
 
 @app.command()
-def rollback(workload: str = typer.Argument(..., help="deployment/NAME, daemonset/NAME or statefulset/NAME."),
-             to_revision: Optional[int] = typer.Option(None, "--to-revision",
-                                                       help="The revision to go back to (default: the previous)."),
+def rollback(workload: str = argument(..., help="deployment/NAME, daemonset/NAME or statefulset/NAME."),
+             to_revision: Optional[int] = option(None, "--to-revision",
+                                                 help="The revision to go back to (default: the previous)."),
              kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context, namespace: str = Namespace,
-             wait: bool = typer.Option(False, "--wait", help="Wait for the rollback to roll out."),
-             timeout: float = typer.Option(300.0, "--timeout", help="Seconds --wait waits."),
-             dry_run: bool = typer.Option(False, "--dry-run", help="Ask the server; change nothing.")) -> None:
+             wait: bool = option(False, "--wait", help="Wait for the rollback to roll out."),
+             timeout: float = option(300.0, "--timeout", help="Seconds --wait waits."),
+             dry_run: bool = option(False, "--dry-run", help="Ask the server; change nothing.")) -> None:
     """Roll a workload back to one of its earlier revisions, as `kubectl rollout undo` does.
 
     To go back to an earlier git commit instead, apply it: `gitapply apply REPO --rev COMMIT`."""
@@ -542,7 +476,7 @@ INTERNAL_ERROR = 70
 def main() -> None:
     """Run the command line; no Python traceback reaches the user."""
     try:
-        app()
+        code = app.run(sys.argv[1:])
     except KeyboardInterrupt:
         errors.print("interrupted")
         sys.exit(130)
@@ -560,6 +494,7 @@ def main() -> None:
         errors.print(f"[red]error:[/red] gitapply failed unexpectedly ({type(err).__name__}: {escape(str(err))}). "
                      f"This is a bug in gitapply: please report it with {escape(where)}, which holds the details.")
         sys.exit(INTERNAL_ERROR)
+    sys.exit(code)
 
 
 def _crash_report(err: Exception) -> str:

@@ -1,6 +1,6 @@
 """The ``gitapply`` executable's first code: ``--version`` answered before the command line is built.
 
-Building the typer app costs about 0.1 s of imports; a version check in a script or a support question
+Building the command line costs about 0.1 s of imports; a version check in a script or a support question
 should not pay it. Everything else goes to ``cli.main``.
 """
 

@@ -13,7 +13,7 @@ import gitapply.merge
 PACKAGE = "gitapply.merge"
 MODULES = sorted(Path(gitapply.merge.__file__).parent.glob("*.py"))
 FORBIDDEN = {
-    "kubernetes", "git", "typer", "rich", "requests", "urllib", "urllib3", "httpx", "aiohttp", "socket", "http",
+    "kubernetes", "git", "typer", "argparse", "rich", "requests", "urllib", "urllib3", "httpx", "aiohttp", "socket", "http",
     "subprocess",
 }
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from typer.testing import CliRunner
 
-from gitapply.cli import app
 from gitapply.cluster.local import LocalCluster
 from gitapply.engine import appname
 from gitapply.model import ObjectKey
 from gitapply.ops.prepare import Request, app_name
+from tests.unit.clirun import invoke
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -54,7 +53,7 @@ def test_a_folder_named_my_app_applies_with_a_valid_inventory(tmp_path):
     folder.mkdir()
     (folder / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n")
     store = tmp_path / "cluster.db"
-    result = CliRunner().invoke(app, ["--local", str(store), "apply", str(folder)])
+    result = invoke(["--local", str(store), "apply", str(folder)])
     assert result.exit_code == 0, result.output
     cluster = LocalCluster(store)
     live = cluster.get(ObjectKey("", "v1", "ConfigMap", "default", "settings"))
@@ -65,6 +64,6 @@ def test_a_folder_named_my_app_applies_with_a_valid_inventory(tmp_path):
 def test_an_invalid_app_option_writes_nothing(tmp_path):
     (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n")
     store = tmp_path / "cluster.db"
-    result = CliRunner().invoke(app, ["--local", str(store), "apply", str(tmp_path), "--app", "My_App"])
+    result = invoke(["--local", str(store), "apply", str(tmp_path), "--app", "My_App"])
     assert result.exit_code == 2 and "--app my-app" in result.output
     assert LocalCluster(store).get(ObjectKey("", "v1", "ConfigMap", "default", "settings")) is None

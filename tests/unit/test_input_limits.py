@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import time
 
-from typer.testing import CliRunner
-
-from gitapply.cli import app
 from gitapply.cluster.local import LocalCluster
 from gitapply.model import ObjectKey
 from gitapply.source import InputLimits, read
 from gitapply.source.files import parse
 from gitapply.source.limits import DEPTH, MIB
+from tests.unit.clirun import invoke
 
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  level: info\n"
 
@@ -104,7 +102,7 @@ def test_the_cli_refuses_a_bomb_with_exit_2_and_writes_nothing(tmp_path):
     (tmp_path / "app" / "ok.yaml").write_text(CONFIGMAP.format(name="ok"))
     (tmp_path / "app" / "bomb.yaml").write_text(billion_laughs())
     store = tmp_path / "cluster.json"
-    result = CliRunner().invoke(app, ["--local", str(store), "apply", str(tmp_path / "app")])
+    result = invoke(["--local", str(store), "apply", str(tmp_path / "app")])
     assert result.exit_code == 2, result.output
     assert "bomb.yaml:" in result.output and "Traceback" not in result.output
     assert LocalCluster(store).get(ObjectKey("", "v1", "ConfigMap", "default", "ok")) is None

@@ -12,13 +12,13 @@ HOMES = {
     "kubernetes": {"cluster/official.py"},
     "urllib3": {"cluster/kube.py", "cluster/transport.py", "cluster/official.py"},
     "git": {"source/git.py"},
-    "typer": {"cli.py"},
+    "argparse": {"cliargs.py"},
     "rich": {"cli.py", "render/"},
     "prometheus_client": {"controller/metrics.py", "controller/server.py"},
 }
 PURE = ("merge/", "engine/", "controller/lease.py", "controller/events.py", "controller/apps.py",
         "controller/probes.py")
-IO_MODULES = {"socket", "http", "urllib", "requests", "subprocess", "kubernetes", "git", "typer", "rich", "urllib3"}
+IO_MODULES = {"socket", "http", "urllib", "requests", "subprocess", "kubernetes", "git", "argparse", "rich", "urllib3"}
 
 
 def imports_of(path: Path) -> set[str]:
