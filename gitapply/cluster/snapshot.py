@@ -81,8 +81,8 @@ def read_live(
     whole = [kind for kind, keys in missing.items() if len(keys) > get_limit]
     if whole:
         sought = {key for kind in whole for key in missing[kind]}
-        live.update((key, obj) for key, obj in snapshot(cluster, whole, workers=workers,
-                                                                   fallback_namespaces=fallback).items() if key in sought)
+        listed = snapshot(cluster, whole, workers=workers, fallback_namespaces=fallback)
+        live.update((key, obj) for key, obj in listed.items() if key in sought)
     single = [key for kind, keys in missing.items() if kind not in whole for key in keys]
     if single:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(single)))) as pool:
