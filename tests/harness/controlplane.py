@@ -311,6 +311,15 @@ class ControlPlane:
         self.request("POST", "/api/v1/namespaces", body)
         return name
 
+    def service_account_token(self, namespace: str, name: str) -> str:
+        """Create a ServiceAccount and return a bearer token for it (an hour), to act as a user with only the
+        rights a test binds to it."""
+        self.kubectl("create", "serviceaccount", name, "-n", namespace)
+        answer = self.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+                              {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                               "spec": {"expirationSeconds": 3600}})
+        return str(answer["status"]["token"])
+
     def delete_namespace(self, name: str) -> None:
         """Start deleting a namespace without waiting: the namespace controller finishes the job."""
         self.request("DELETE", f"/api/v1/namespaces/{name}")

@@ -180,15 +180,12 @@ def read_only_kubeconfig(control_plane, namespace, tmp_path) -> str:
     roles = [doc for path in (root / "rbac.yaml", root / "reconcile" / "detect-only" / "rbac.yaml")
              for doc in yaml.safe_load_all(path.read_text()) if doc and doc["kind"] == "ClusterRole"]
     control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(roles))
-    control_plane.kubectl("create", "serviceaccount", "watcher", "-n", namespace)
+    token = control_plane.service_account_token(namespace, "watcher")
     for role in ("gitapply-drift-read", "gitapply-events"):
         control_plane.kubectl("create", "clusterrolebinding", f"{namespace}-{role}", f"--clusterrole={role}",
                               f"--serviceaccount={namespace}:watcher")
-    answer = control_plane.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/watcher/token",
-                                   {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                                    "spec": {"expirationSeconds": 3600}})
     config = json.loads(Path(control_plane.kubeconfig).read_text())
-    config["users"] = [{"name": "admin", "user": {"token": answer["status"]["token"]}}]
+    config["users"] = [{"name": "admin", "user": {"token": token}}]
     path = tmp_path / "watcher.kubeconfig"
     path.write_text(json.dumps(config))
     return str(path)

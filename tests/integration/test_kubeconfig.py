@@ -167,14 +167,11 @@ def test_bad_kubeconfigs_give_one_clear_line_and_exit_3(control_plane, namespace
 def limited_kubeconfig(control_plane: Any, namespace: str, folder: Path) -> str:
     """A ServiceAccount that may do anything with ConfigMaps and Namespaces, cluster wide, and nothing with
     Secrets."""
-    control_plane.kubectl("create", "serviceaccount", "limited", "-n", namespace)
+    token = control_plane.service_account_token(namespace, "limited")
     control_plane.kubectl("create", "clusterrole", f"{namespace}-cm", "--verb=*", "--resource=configmaps,namespaces")
     control_plane.kubectl("create", "clusterrolebinding", f"{namespace}-cm", f"--clusterrole={namespace}-cm",
                           f"--serviceaccount={namespace}:limited")
-    answer = control_plane.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/limited/token",
-                                   {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                                    "spec": {"expirationSeconds": 3600}})
-    return kubeconfig(control_plane, folder, {"token": answer["status"]["token"]}, name="limited")
+    return kubeconfig(control_plane, folder, {"token": token}, name="limited")
 
 
 def test_a_kind_the_user_may_not_touch_is_named_and_nothing_is_written(control_plane, namespace, app, tmp_path):
@@ -193,13 +190,10 @@ def test_a_kind_the_user_may_not_touch_is_named_and_nothing_is_written(control_p
 def namespaced_kubeconfig(control_plane: Any, namespace: str, folder: Path) -> str:
     """A ServiceAccount bound to the built-in ``edit`` role in one namespace only, as a team is given its
     namespace: it may not list anything across namespaces."""
-    control_plane.kubectl("create", "serviceaccount", "team", "-n", namespace)
+    token = control_plane.service_account_token(namespace, "team")
     control_plane.kubectl("create", "rolebinding", "team-edit", "-n", namespace, "--clusterrole=edit",
                           f"--serviceaccount={namespace}:team")
-    answer = control_plane.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/team/token",
-                                   {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                                    "spec": {"expirationSeconds": 3600}})
-    return kubeconfig(control_plane, folder, {"token": answer["status"]["token"]}, name="team")
+    return kubeconfig(control_plane, folder, {"token": token}, name="team")
 
 
 def test_a_user_with_only_a_namespaced_role_can_apply_diff_drift_and_prune(control_plane, namespace, app, tmp_path):
