@@ -1,4 +1,4 @@
-"""The ``gitapply`` command line: wiring, one Console, exit codes; the logic lives in ops/, engine/, render/.
+"""The ``gitapply`` command line: wiring, output, exit codes; the logic lives in ops/, engine/, render/.
 
 Exit codes, for scripts:
 - ``diff``: 0 no differences, 1 differences, 2 bad input or usage, 3 the cluster failed or refused;
@@ -10,32 +10,39 @@ Every command: 130 interrupted (Ctrl-C), 70 an unexpected failure — a bug, tol
 file under ``~/.cache/gitapply/crashes/``; never a Python traceback.
 
 Start-up is part of the interface (``diff`` is run by hand many times a day): this module imports only
-argparse (through ``cliargs``) and rich's Console; every command imports what it needs when it runs.
+argparse (through ``cliargs``); every command imports what it needs when it runs. Output goes through
+``terminal`` (plain lines, ANSI colour on a terminal); rich is loaded only to draw a drift table or a progress bar.
 """
 
 from __future__ import annotations
 
-import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Optional
-
-from rich.console import Console
-from rich.markup import escape
 
 from . import __version__
 from .cliargs import CommandLine, Exit, argument, option
 from .errors import GitapplyError
+from .terminal import Terminal
 
 app = CommandLine("gitapply", "GitOps apply/diff engine for Kubernetes.", f"gitapply {__version__}")
-console = Console(highlight=False, soft_wrap=True)
-errors = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Terminal("stdout")
+errors = Terminal("stderr")
 
 
-def Progress(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 - stands in for rich's class, imported on use
-    """rich's progress bar, imported (13 ms) only by the commands that show one."""
-    from rich.progress import Progress as RichProgress
+@contextmanager
+def _progress(label: str, total: int) -> Iterator[Callable[[], None]]:
+    """A progress bar on standard error while ``total`` steps run, when that is a terminal the steps would
+    scroll past; yields the function that counts one step. rich is imported only then."""
+    if not errors.is_terminal or total < console.height:
+        yield lambda: None
+        return
+    from rich.progress import Progress
 
-    return RichProgress(*args, **kwargs)
+    with Progress(console=errors.rich(), transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda: progress.advance(task)
 
 
 PathArg = argument(..., help="A manifest file, a directory, a Kustomize directory, a git repository (local "
@@ -104,13 +111,13 @@ def _cluster(kubeconfig: Optional[str], context: Optional[str]) -> Any:
     cluster = KubeCluster(kubeconfig=kubeconfig, context=context,
                           field_manager=_LOCAL["field_manager"] or DEFAULT_FIELD_MANAGER)
     if cluster.insecure:
-        errors.print(f"warning: the API server's certificate is not verified (insecure-skip-tls-verify in the "
-                     f"kubeconfig): {escape(cluster.server)}")
+        errors.line(f"warning: the API server's certificate is not verified (insecure-skip-tls-verify in the "
+                    f"kubeconfig): {cluster.server}")
     return cluster
 
 
 def _fail(err: Exception, code: int) -> None:
-    errors.print(f"[red]error:[/red] {escape(str(err))}")
+    errors.error(str(err))
     raise Exit(code)
 
 
@@ -145,19 +152,19 @@ def diff(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = 
     except GitapplyError as err:
         _fail(err, err.exit_code)
     if output == "json":
-        console.print_json(json.dumps(json_report(plan)))
+        console.json(json_report(plan))
     else:
-        out = Console(no_color=True, highlight=False, soft_wrap=True) if no_color else console
+        out = console.plain() if no_color else console
         for change in plan.changes:
             _print_diff(out, unified(change))
-        out.print(summary(plan))
+        out.line(summary(plan))
     raise Exit(1 if plan.has_changes else 0)
 
 
-def _print_diff(out: Console, text: str) -> None:
+def _print_diff(out: Terminal, text: str) -> None:
     for line in text.splitlines():
-        style = "green" if line.startswith("+") else "red" if line.startswith("-") else "cyan" if line.startswith("@") else ""
-        out.print(f"[{style}]{escape(line)}[/{style}]" if style else escape(line), soft_wrap=True)
+        out.line(line, "green" if line.startswith("+") else "red" if line.startswith("-")
+                 else "cyan" if line.startswith("@") else "")
 
 
 @app.command()
@@ -200,24 +207,23 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
         _fail(err, err.exit_code)
     if planned.refusals:
         for message in planned.refusals:
-            errors.print(f"[red]error:[/red] {escape(message)}")
-        errors.print("nothing was applied")
+            errors.error(message)
+        errors.line("nothing was applied")
         raise Exit(2)
     plan, marks = planned.plan, planned.marks
-    with Progress(console=errors, transient=True, disable=len(plan.changes) < console.height) as progress:
-        task = progress.add_task("applying", total=len(plan.changes))
+    with _progress("applying", len(plan.changes)) as step:
 
         def done(change: Any, failure: Any) -> None:
-            progress.advance(task)
+            step()
             if failure is None and output != "json":
-                console.print(escape(outcome_line(change, dry_run=dry_run)))
+                console.line(outcome_line(change, dry_run=dry_run))
 
         failures = write_sync(cluster, planned, inventory_namespace, dry_run=dry_run, on_done=done)
     for change in plan.changes:
         if change.action is Action.UNCHANGED and output != "json":
-            console.print(escape(outcome_line(change, dry_run=dry_run)))
+            console.line(outcome_line(change, dry_run=dry_run))
     for line in failure_lines(failures):
-        errors.print(f"[red]error:[/red] {escape(line)}")
+        errors.error(line)
     failed_rollouts = []
     if (wait or rollback_on_failure) and not dry_run and not failures:
         failed_rollouts = _wait_and_restore(cluster, plan, marks, timeout, rollback_on_failure)
@@ -225,9 +231,9 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
         report = json_report(plan)
         report["failures"] = [{"object": str(f.key), "message": f.message} for f in failures]
         report["failedRollouts"] = [str(key) for key in failed_rollouts]
-        console.print_json(json.dumps(report))
+        console.json(report)
     else:
-        console.print(summary(plan) + (" (dry run)" if dry_run else ""))
+        console.line(summary(plan) + (" (dry run)" if dry_run else ""))
     raise Exit(1 if failures else ROLLOUT_FAILED if failed_rollouts else 0)
 
 
@@ -241,18 +247,17 @@ def _wait_and_restore(cluster: Any, plan: Any, marks: Any, timeout: float, resto
     from .render.report import resource_name
 
     def show(outcome: Any) -> None:
-        errors.print(f"{escape(resource_name(outcome.key))}: {outcome.health} ({escape(outcome.reason)})")
+        errors.line(f"{resource_name(outcome.key)}: {outcome.health} ({outcome.reason})")
 
     outcomes = wait(cluster, rolled_out(plan.changes), timeout=timeout, on_change=show)
     failed = [o.key for o in outcomes if o.health is not Health.READY]
     for outcome in outcomes:
         if outcome.health is not Health.READY:
-            errors.print(f"[red]error:[/red] {escape(str(outcome.key))}: rollout {outcome.health}: "
-                         f"{escape(outcome.reason)}")
+            errors.error(f"{outcome.key}: rollout {outcome.health}: {outcome.reason}")
     if failed and restore_failed:
         for change in restore(cluster, plan.changes, set(failed), marks):
-            console.print(f"{escape(resource_name(change.key))} -n {change.key.namespace} rolled back "
-                          "to its previous configuration")
+            console.line(f"{resource_name(change.key)} -n {change.key.namespace} rolled back "
+                         "to its previous configuration")
     return failed
 
 
@@ -287,11 +292,11 @@ def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
     except OSError as err:
         _fail(err, 2)
     if output == "json":
-        console.print_json(json.dumps(drift_json(report)))
+        console.json(drift_json(report))
     else:
         if report.has_drift or report.has_pending:
-            console.print(drift_table(report, width=console.width))
-        console.print(drift_summary(report))
+            console.rich().print(drift_table(report, width=console.width))
+        console.line(drift_summary(report))
     failing = {"drift": report.has_drift, "pending": report.has_pending,
                "any": report.has_drift or report.has_pending}[fail_on]
     raise Exit(1 if failing else 0)
@@ -419,13 +424,13 @@ def history(workload: str = argument(..., help="deployment/NAME, daemonset/NAME 
     except GitapplyError as err:
         _fail(err, err.exit_code)
     if output == "json":
-        console.print_json(json.dumps([{"revision": r.number, "holder": r.holder, "images": r.images,
-                                        "created": r.created, "current": r.current} for r in found]))
+        console.json([{"revision": r.number, "holder": r.holder, "images": r.images, "created": r.created,
+                       "current": r.current} for r in found])
         raise Exit(0)
     for revision in found:
         marker = " (current)" if revision.current else ""
-        console.print(f"{revision.number:>4}  {escape(revision.created):20}  {escape(', '.join(revision.images))}"
-                      f"  {escape(revision.holder)}{marker}")
+        console.line(f"{revision.number:>4}  {revision.created:20}  {', '.join(revision.images)}"
+                     f"  {revision.holder}{marker}")
 
 
 @app.command()
@@ -449,8 +454,8 @@ def rollback(workload: str = argument(..., help="deployment/NAME, daemonset/NAME
         key = _workload(workload, namespace, cluster)
         target = roll_back(cluster, key, to_revision, dry_run=dry_run)
         suffix = " (dry run)" if dry_run else ""
-        console.print(f"{escape(resource_name(key))} -n {key.namespace} rolled back to revision {target.number} "
-                      f"({escape(', '.join(target.images))}){suffix}")
+        console.line(f"{resource_name(key)} -n {key.namespace} rolled back to revision {target.number} "
+                     f"({', '.join(target.images)}){suffix}")
         if wait and not dry_run:
             (outcome,) = wait_for(cluster, [key], timeout=timeout)
             if outcome.health is not Health.READY:
@@ -478,10 +483,10 @@ def main() -> None:
     try:
         code = app.run(sys.argv[1:])
     except KeyboardInterrupt:
-        errors.print("interrupted")
+        errors.line("interrupted")
         sys.exit(130)
     except GitapplyError as err:  # raised outside a command's own handling (e.g. while it prints)
-        errors.print(f"[red]error:[/red] {escape(str(err))}")
+        errors.error(str(err))
         sys.exit(err.exit_code)
     except BrokenPipeError:
         # `gitapply diff | head`: the reader has gone, and Python would complain at exit while flushing
@@ -491,8 +496,8 @@ def main() -> None:
         sys.exit(1)
     except Exception as err:  # noqa: BLE001 - the one place every other exception ends
         where = _crash_report(err)
-        errors.print(f"[red]error:[/red] gitapply failed unexpectedly ({type(err).__name__}: {escape(str(err))}). "
-                     f"This is a bug in gitapply: please report it with {escape(where)}, which holds the details.")
+        errors.error(f"gitapply failed unexpectedly ({type(err).__name__}: {err}). "
+                     f"This is a bug in gitapply: please report it with {where}, which holds the details.")
         sys.exit(INTERNAL_ERROR)
     sys.exit(code)
 

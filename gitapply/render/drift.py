@@ -25,14 +25,14 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
-
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from ..engine.drift import DriftReport, FieldDrift, FieldState, ObjectDrift, ObjectState
 from ..engine.lastapplied import LAST_APPLIED
 from ..model import ObjectKey
+
+if TYPE_CHECKING:  # rich (≈55 ms) is imported only when a table is drawn: a drift in sync prints one line
+    from rich.table import Table
 
 MASK = "***"
 ABSENT = "-"
@@ -130,6 +130,9 @@ def drift_table(report: DriftReport, *, show_in_sync: bool = False, width: int =
     ``width``: the terminal's. Names and field paths are broken only where a reader expects it — after a
     ``.`` or ``/``, before a ``[`` — into a column kept wide enough for that, so that a path in a CI log or
     a narrow terminal never reads ``…c`` / ``ontainers…``; the values fold instead."""
+    from rich.table import Table
+    from rich.text import Text
+
     revision = f" @ {report.revision[:12]}" if report.revision else ""
     table = Table(title=Text(f"drift of {report.app}{revision}"), title_justify="left")
     names = max(_MIN_NAME_WIDTH, min(_MAX_NAME_WIDTH, width - _STATE_WIDTH - _TABLE_FRAME - 3 * _VALUE_WIDTH))
@@ -164,6 +167,8 @@ def wrap_path(path: str, width: int) -> list[str]:
 
 
 def _add_object_rows(table: Table, item: ObjectDrift, now: float, width: int) -> None:
+    from rich.text import Text
+
     name = Text("\n".join(wrap_path(str(item.key), width)), style="bold")
     if item.origin is not None:
         name.append(f"\n{item.origin}", style="dim")

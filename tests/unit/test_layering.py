@@ -13,7 +13,7 @@ HOMES = {
     "urllib3": {"cluster/kube.py", "cluster/transport.py", "cluster/official.py"},
     "git": {"source/git.py"},
     "argparse": {"cliargs.py"},
-    "rich": {"cli.py", "render/"},
+    "rich": {"terminal.py", "cli.py", "render/"},
     "prometheus_client": {"controller/metrics.py", "controller/server.py"},
 }
 PURE = ("merge/", "engine/", "controller/lease.py", "controller/events.py", "controller/apps.py",
