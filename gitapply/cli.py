@@ -3,7 +3,8 @@
 Exit codes, for scripts:
 - ``diff``: 0 no differences, 1 differences, 2 bad input or usage, 3 the cluster failed or refused;
 - ``apply``: 0 applied (or nothing to do), 1 some objects were refused (the others were applied),
-  2 bad input or usage (nothing written), 3 the cluster failed or refused before anything was written.
+  2 bad input or usage (nothing written), 3 the cluster failed or refused before anything was written, or
+  stopped answering part-way (what was written is said; an apply of the same commit finishes the job).
 "The cluster failed" includes not reaching it at all: a missing or malformed kubeconfig, an unknown context,
 refused credentials (401/403), an unreachable server, a server certificate that does not verify.
 Every command: 130 interrupted (Ctrl-C), 70 an unexpected failure — a bug, told in one line, its details in a
@@ -234,7 +235,8 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
         console.json(report)
     else:
         console.line(summary(plan) + (" (dry run)" if dry_run else ""))
-    raise Exit(1 if failures else ROLLOUT_FAILED if failed_rollouts else 0)
+    cluster_failed = any(f.unreachable or f.inventory for f in failures)  # not the objects': run apply again
+    raise Exit(3 if cluster_failed else 1 if failures else ROLLOUT_FAILED if failed_rollouts else 0)
 
 
 ROLLOUT_FAILED = 4

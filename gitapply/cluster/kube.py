@@ -79,6 +79,7 @@ class KubeCluster:
         self._version: str | None = None
         self._schema: Schema | None = None
         self._answered = False  # has the server ever answered? Until then a refused connection is not retried
+        self._gone = False  # did a request spend its retries since it last answered? Then neither is
         self.requests = 0
 
     # -- plumbing -------------------------------------------------------------------------------------------
@@ -110,15 +111,17 @@ class KubeCluster:
                 ) from exc
             except OSError as exc:
                 # a server that never answered is most likely the wrong address or down: say so at once, as
-                # kubectl does, instead of after 6 s of retries; one that answered before may be restarting
-                first_contact = not self._answered and ConnectionRefusedError in (type(exc), type(exc.__cause__))
-                if attempt == self._retries or first_contact:
+                # kubectl does, instead of after 6 s of retries; one that answered before may be restarting,
+                # unless a request has already spent its retries on it since it last answered
+                refused = ConnectionRefusedError in (type(exc), type(exc.__cause__))
+                if attempt == self._retries or (refused and (not self._answered or self._gone)):
+                    self._gone = self._answered
                     raise ConnectionFailedError(
                         "", f"cannot reach the API server at {self._server} ({exc}); check the kubeconfig "
                         "context and that the server is up",
                     ) from exc
             else:
-                self._answered = True
+                self._answered, self._gone = True, False
                 if 200 <= status < 300:
                     return json.loads(data) if data else None
                 if status not in _TRANSIENT_STATUS or attempt == self._retries:

@@ -7,6 +7,7 @@ a fresh read, a few times, before it is reported. Independent objects are applie
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from ..engine.objectplan import NO_BOOKKEEPING, Bookkeeping, plan_object
 from ..engine.crds import kinds_defined_by
 from ..engine.normalize import same_stored
 from ..engine.order import rank
-from ..errors import (ClusterError, ConflictingWriteError, ConnectionFailedError, GitapplyError,
+from ..errors import (ClusterError, ConflictingWriteError, ConnectionFailedError, ForbiddenError, GitapplyError,
                       InvalidObjectError)
 from ..model import Action, Change, ObjectKey, Plan
 
@@ -113,7 +114,10 @@ class Failure:
     message: str
     immutable: bool = False
     unreachable: bool = False
-    """The server could not be reached: not this object's fault, and the same for every write after it."""
+    """The server could not be reached or refused the credentials: not this object's fault, and the same for
+    every write after it."""
+    inventory: bool = False
+    """Not an object's write: the app's inventory could not be recorded after the writes."""
 
 
 def oversized(plan: Plan) -> list[str]:
@@ -191,16 +195,19 @@ def execute(cluster: Cluster, plan: Plan, *, workers: int = WRITE_CONCURRENCY, d
             on_done: Callable[[Change, Failure | None], None] = lambda change, failure: None,
             written: set[ObjectKey] | None = None) -> list[Failure]:
     """Make the plan's changes stage by stage (creates and patches in dependency order, then prunes);
-    writes within a stage run concurrently. Returns the failures; later stages still run, as kubectl does.
+    writes within a stage run concurrently. Returns the failures; after a refusal later stages still run, as
+    kubectl does, but once the server is unreachable (its retries spent) no further write is sent: each would
+    wait out the same retries, and a server gone mid-apply of 500 objects would hold the apply for minutes.
 
     ``written`` receives the key of each change the server accepted, as it is accepted (by the worker, so that
     it is complete even when Ctrl-C stops the apply before ``on_done`` has seen every result)."""
     failures: list[Failure] = []
     pool = ThreadPoolExecutor(max_workers=workers)
     accepted = written if written is not None else set()
+    gone = threading.Event()
     try:
         for stage in _stages(plan):
-            for change, failure in pool.map(lambda c: _attempt(cluster, c, dry_run, marks, accepted), stage):
+            for change, failure in pool.map(lambda c: _attempt(cluster, c, dry_run, marks, accepted, gone), stage):
                 on_done(change, failure)
                 if failure is not None:
                     failures.append(failure)
@@ -224,12 +231,20 @@ def _stages(plan: Plan) -> list[list[Change]]:
     return [stages[stage] for stage in sorted(stages)]
 
 
-def _attempt(cluster: Cluster, change: Change, dry_run: bool, marks: Bookkeeping,
-             accepted: set[ObjectKey]) -> tuple[Change, Failure | None]:
+def _attempt(cluster: Cluster, change: Change, dry_run: bool, marks: Bookkeeping, accepted: set[ObjectKey],
+             gone: threading.Event) -> tuple[Change, Failure | None]:
+    if gone.is_set():
+        return change, Failure(change.key, change.action, f"{change.key}: not sent, the cluster had stopped "
+                               "accepting writes", unreachable=True)
     try:
         change, _ = _write_retrying(cluster, change, dry_run=dry_run, marks=marks)
     except GitapplyError as err:
-        return change, Failure(change.key, change.action, str(err), unreachable=isinstance(err, ConnectionFailedError))
+        # unreachable, or the credentials refused (expired mid-apply): the same for every write after this one;
+        # a 403 is RBAC refusing this one kind, and the other writes go on
+        unreachable = isinstance(err, ConnectionFailedError) and not isinstance(err, ForbiddenError)
+        if unreachable:
+            gone.set()
+        return change, Failure(change.key, change.action, str(err), unreachable=unreachable)
     accepted.add(change.key)  # one set.add: atomic under the GIL
     return change, None
 

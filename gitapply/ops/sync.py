@@ -12,10 +12,11 @@ from ..cluster.base import Cluster
 from ..engine.heal import with_healing
 from ..engine.objectplan import Bookkeeping
 from ..engine.plan import bookkeeping, owned_by
+from ..errors import GitapplyError
 from ..model import Action, Change, ObjectKey, Plan
 from .apply import Failure, checked, execute
 from .drift import classify_prepared
-from .inventory import next_inventory, write_inventory
+from .inventory import inventory_key, next_inventory, write_inventory
 from .prepare import Prepared, Request, prepare
 
 
@@ -57,17 +58,35 @@ def plan_prepared(cluster: Cluster, prepared: Prepared, options: SyncOptions = S
 def write_sync(cluster: Cluster, planned: Planned, inventory_namespace: str, *, dry_run: bool = False,
                on_done: Callable[[Change, Failure | None], None] = lambda change, failure: None) -> list[Failure]:
     """Make the planned changes, then record what the app owns — also when some writes were refused, or
-    Ctrl-C stopped the apply part-way: an object written but not recorded could never be pruned."""
+    Ctrl-C stopped the apply part-way: an object written but not recorded could never be pruned.
+
+    An inventory that cannot be recorded (the server went away mid-apply) is one more failure, saying what
+    it means, beside the writes' own; under Ctrl-C it is raised in place of the interrupt."""
     prepared, plan = planned.prepared, planned.plan
     written: set[ObjectKey] = set()
-    complete = False
+
+    def record() -> None:
+        write_inventory(cluster, prepared.app, inventory_namespace, owned_after(prepared, plan, written))
+
     try:
         failures = execute(cluster, plan, dry_run=dry_run, marks=planned.marks, on_done=on_done, written=written)
-        complete = not failures
-    finally:
-        if not dry_run and (written or complete):
-            write_inventory(cluster, prepared.app, inventory_namespace, owned_after(prepared, plan, written))
+    except BaseException:
+        if not dry_run and written:
+            record()
+        raise
+    if not dry_run and (written or not failures):
+        try:
+            record()
+        except GitapplyError as err:
+            failures.append(_unrecorded(inventory_key(prepared.app, inventory_namespace), err, len(written)))
     return failures
+
+
+def _unrecorded(key: ObjectKey, err: GitapplyError, written: int) -> Failure:
+    objects = "the object" if written == 1 else f"the {written} objects"
+    return Failure(key, Action.PATCH, f"the inventory {key.namespace}/{key.name} was not recorded ({err}): until an "
+                   f"apply of this same commit records it, prune does not know of {objects} this apply wrote",
+                   inventory=True)
 
 
 def owned_after(prepared: Prepared, plan: Plan, written: set[ObjectKey]) -> set[ObjectKey]:

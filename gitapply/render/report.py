@@ -66,12 +66,13 @@ def _masked_patch(change: Change) -> dict[str, Any] | None:
 
 def failure_lines(failures: Sequence[Any]) -> list[str]:
     """One line per refused write, but a single line for the writes the server was not there to answer: when it
-    goes away mid-apply, a line per remaining object would bury the one thing to know."""
-    lines = [failure.message for failure in failures if not failure.unreachable]
+    goes away mid-apply, a line per remaining object would bury the one thing to know. An inventory that
+    could not be recorded comes last."""
+    lines = [failure.message for failure in failures if not failure.unreachable and not failure.inventory]
     lost = [failure for failure in failures if failure.unreachable]
     if lost:
         objects = "1 object was" if len(lost) == 1 else f"{len(lost)} objects were"
-        lines.append(f"the API server stopped answering: {objects} not written (first: {lost[0].message}); "
-                     "run apply again when the server is back — the inventory records what was written")
-    return lines
+        lines.append(f"the cluster stopped accepting writes: {objects} not written (first: {lost[0].message}); "
+                     "run apply again when the server is back")
+    return lines + [failure.message for failure in failures if failure.inventory]  # what the above leaves behind
 

@@ -269,6 +269,13 @@ class ControlPlane:
             raise ControlPlaneError("the control plane is not started")
         return str(self._pki.ca_cert)
 
+    @property
+    def serving_certificate(self) -> tuple[str, str]:
+        """The API server's serving certificate and key (for 127.0.0.1), to stand a proxy in its place."""
+        if self._pki is None:
+            raise ControlPlaneError("the control plane is not started")
+        return str(self._pki.serving_cert), str(self._pki.serving_key)
+
     def api(self) -> ApiClient:
         """A new HTTP client for the API server: one per thread, as it is not thread-safe."""
         return ApiClient(self.server, self.token, self.ca_file)

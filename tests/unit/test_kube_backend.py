@@ -73,6 +73,7 @@ def server(tmp_path: Path):
         "contexts": [{"name": "one", "context": {"cluster": "c", "user": "u", "namespace": "shop"}},
                      {"name": "two", "context": {"cluster": "c", "user": "u"}}]}))
     script.kubeconfig = str(kubeconfig)
+    script.stop = lambda: (httpd.shutdown(), httpd.server_close())  # later connections are refused
     yield script
     httpd.shutdown()
 
@@ -163,6 +164,20 @@ def test_an_unreachable_server_says_where_it_looked(tmp_path):
     with pytest.raises(ConnectionFailedError, match="^cannot reach the API server at http://127.0.0.1:9"):
         client.server_version()
     assert client.requests == 1, "a server that never answered is not retried for seconds (kubectl fails at once)"
+
+
+def test_a_server_gone_mid_run_costs_one_round_of_retries_not_one_per_request(server, monkeypatch):
+    """A server that answered may be restarting: retried. Once a request has spent its retries on it, the
+    next requests (the rest of an apply, its inventory) fail at once instead of waiting 6 s each."""
+    monkeypatch.setattr("gitapply.cluster.kube.time.sleep", lambda seconds: None)
+    server.on("GET", "/version", (200, {"gitVersion": "v1.20.2"}))
+    client = cluster(server)
+    client.server_version()
+    server.stop()
+    for _ in range(3):
+        with pytest.raises(ConnectionFailedError, match="cannot reach the API server"):
+            client.get(ObjectKey("", "v1", "Namespace", "", "shop"))
+    assert client.requests == 1 + (3 + 1) + 1 + 1
 
 
 def exec_plugin(folder: Path, token: str) -> Path:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gitapply.cluster.local import LocalCluster
-from gitapply.errors import ConnectionFailedError, InvalidObjectError
+from gitapply.errors import ConnectionFailedError, ForbiddenError, InvalidObjectError
 from gitapply.model import Action, ObjectKey
-from gitapply.ops.apply import Failure
+from gitapply.ops.apply import Failure, execute
 from gitapply.ops.inventory import read_inventory
 from gitapply.ops.prepare import Request
 from gitapply.ops.sync import SyncOptions, plan_sync, write_sync
@@ -80,18 +80,71 @@ def test_a_later_partial_apply_keeps_what_the_app_owned_before(tmp_path):
 
 
 class Vanishing(LocalCluster):
-    """A local cluster whose server stops answering after some creates, and is back for the inventory."""
+    """A local cluster whose server stops answering after some creates, and is back for the inventory unless
+    ``for_good``. ``attempts`` counts the creates sent to it."""
 
-    def __init__(self, path, *, answers: int) -> None:
-        self.answers = answers
+    def __init__(self, path, *, answers: int, for_good: bool = False) -> None:
+        self.answers, self.for_good, self.attempts = answers, for_good, 0
         super().__init__(path)
 
     def create(self, obj, *, dry_run=False):
-        if obj["kind"] == "ConfigMap" and not dry_run and not obj["metadata"]["name"].startswith("gitapply-"):
+        inventory = obj["metadata"]["name"].startswith("gitapply-")
+        if obj["kind"] == "ConfigMap" and not dry_run and (self.for_good or not inventory):
+            self.attempts += not inventory
             if self.answers <= 0:
-                raise ConnectionFailedError("https://127.0.0.1:6443", "cannot reach the API server")
+                self.gone = self.for_good
+                raise ConnectionFailedError("", "cannot reach the API server at https://127.0.0.1:6443")
             self.answers -= 1
         return super().create(obj, dry_run=dry_run)
+
+    def get(self, key):
+        if getattr(self, "gone", False) and key.name.startswith("gitapply-inventory-"):
+            raise ConnectionFailedError("", "cannot reach the API server at https://127.0.0.1:6443")
+        return super().get(key)
+
+
+def test_no_write_is_sent_once_the_server_is_gone(tmp_path):
+    """Each write to a server that is gone waits out its retries (6 s): 500 of them, 16 at a time, would hold
+    the apply for minutes. Only the writes already in flight are tried."""
+    cluster = Vanishing(tmp_path / "c.db", answers=3)
+    planned = plan_sync(cluster, Request(path=source(tmp_path, 20)), SyncOptions(server_checks=False))
+    cluster.answers = 3
+    failures = execute(cluster, planned.plan, workers=2)
+    assert len(failures) == 17 and all(f.unreachable for f in failures)
+    assert cluster.attempts <= 3 + 2
+    assert sum("not sent" in f.message for f in failures) >= 17 - 2
+
+
+def test_a_server_gone_for_good_is_said_with_what_prune_will_not_know(tmp_path):
+    cluster = Vanishing(tmp_path / "c.db", answers=3, for_good=True)
+    planned = plan_sync(cluster, Request(path=source(tmp_path, 6)), SyncOptions(server_checks=False))
+    cluster.answers = 3
+    failures = write_sync(cluster, planned, "default")
+    (unrecorded,) = [f for f in failures if f.inventory]
+    assert not unrecorded.unreachable and "gitapply-inventory-shop" in unrecorded.message
+    assert "prune does not know of the 3 objects this apply wrote" in unrecorded.message
+    lines = failure_lines(failures)
+    assert len(lines) == 2 and "3 objects were not written" in lines[0] and lines[1] == unrecorded.message
+
+
+class Forbidding(LocalCluster):
+    """RBAC forbids Secrets; everything else is allowed."""
+
+    def create(self, obj, *, dry_run=False):
+        if obj["kind"] == "Secret":
+            raise ForbiddenError(f"v1/Secret/default/{obj['metadata']['name']}", "secrets is forbidden")
+        return super().create(obj, dry_run=dry_run)
+
+
+def test_a_kind_rbac_forbids_is_that_objects_refusal_and_the_others_are_written(tmp_path):
+    path = source(tmp_path, 3)
+    (tmp_path / APP / "s.yaml").write_text("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n")
+    cluster = Forbidding(tmp_path / "c.db")
+    failures = write_sync(cluster, plan_sync(cluster, Request(path=path), SyncOptions(server_checks=False)),
+                          "default")
+    assert [(f.key.kind, f.unreachable) for f in failures] == [("Secret", False)]
+    assert failure_lines(failures) == [failures[0].message] and "forbidden" in failures[0].message
+    assert labelled(cluster) == ["c00", "c01", "c02"]
 
 
 def test_a_server_that_goes_away_mid_apply_is_one_line_not_one_per_object(tmp_path):

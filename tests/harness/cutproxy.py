@@ -1,0 +1,135 @@
+"""A TLS proxy in front of the test API server that dies part-way through an apply, as a real server can.
+
+It forwards every request until ``writes`` writes (POST, PUT, PATCH, DELETE without ``dryRun``) have been
+forwarded; the next write is not forwarded: the proxy closes every connection and its listening socket at
+once, so the client sees a connection cut mid-request and every retry refused — what a client of a crashed
+API server, or of one behind a load balancer that lost it, sees. Dry-runs and reads pass, so an apply's
+preflight completes and the cut falls among its writes.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+_WRITES = ("POST", "PUT", "PATCH", "DELETE")
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+
+
+class CuttingProxy:
+    """``with CuttingProxy(plane, writes=10) as proxy``: ``proxy.kubeconfig(path)`` points a client at it."""
+
+    def __init__(self, plane: Any, *, writes: int) -> None:
+        self.plane = plane
+        self.allowed = writes
+        self.forwarded = 0  # writes forwarded
+        self.cut = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        upstream = urlsplit(plane.server)
+        self._upstream = (upstream.hostname or "127.0.0.1", upstream.port or 443)
+        self._client_context = ssl.create_default_context(cafile=plane.ca_file)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._server.handle_error = lambda request, address: None  # type: ignore[method-assign] # cut: expected
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*plane.serving_certificate)
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self.server = f"https://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> CuttingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._die()
+
+    def kubeconfig(self, path: Path) -> str:
+        """A copy of the control plane's kubeconfig whose server is this proxy."""
+        config = json.loads(Path(self.plane.kubeconfig).read_text())
+        config["clusters"][0]["cluster"]["server"] = self.server
+        path.write_text(json.dumps(config))
+        return str(path)
+
+    def _die(self) -> None:
+        """Stop accepting (later connections are refused) and cut every open connection."""
+        if self.cut.is_set():
+            return
+        self.cut.set()
+        threading.Thread(target=self._server.shutdown, daemon=True).start()
+        self._server.socket.close()
+        with self._lock:
+            for sock in self._sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def _admit(self, method: str, path: str) -> bool:
+        """Whether this request may pass: every request until the allowed writes have been forwarded."""
+        if method not in _WRITES or "dryRun=" in path:
+            return not self.cut.is_set()
+        with self._lock:
+            if self.forwarded >= self.allowed:
+                admitted = False
+            else:
+                self.forwarded += 1
+                admitted = True
+        if not admitted:
+            self._die()
+        return admitted
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Relay(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with proxy._lock:
+                    proxy._sockets.add(self.connection)
+                self.upstream = http.client.HTTPSConnection(*proxy._upstream, context=proxy._client_context,
+                                                            timeout=30)
+
+            def finish(self) -> None:
+                with proxy._lock:
+                    proxy._sockets.discard(self.connection)
+                self.upstream.close()
+                try:
+                    super().finish()
+                except OSError:
+                    pass
+
+            def relay(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if not proxy._admit(self.command, self.path):
+                    self.close_connection = True
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                self.upstream.request(self.command, self.path, body=body, headers=headers)
+                answer = self.upstream.getresponse()
+                data = answer.read()
+                self.send_response(answer.status, answer.reason)
+                for name, value in answer.getheaders():
+                    if name.lower() not in _HOP_BY_HOP:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = relay  # noqa: N815 - http.server's names
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+                pass
+
+        return Relay
