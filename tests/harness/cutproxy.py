@@ -1,9 +1,10 @@
 """A TLS proxy in front of the test API server that dies part-way through an apply, as a real server can.
 
 It forwards every request until ``writes`` writes (POST, PUT, PATCH, DELETE without ``dryRun``) have been
-forwarded; the next write is not forwarded: the proxy closes every connection and its listening socket at
-once, so the client sees a connection cut mid-request and every retry refused — what a client of a crashed
-API server, or of one behind a load balancer that lost it, sees. Dry-runs and reads pass, so an apply's
+forwarded; the next write is not forwarded: once the writes in flight are answered (so exactly ``writes``
+were made and acknowledged, whatever the timing), the proxy closes every connection and its listening
+socket, so the client sees a connection cut mid-request and every retry refused — what a client of a
+crashed API server, or of one behind a load balancer that lost it, sees. Dry-runs and reads pass, so an apply's
 preflight completes and the cut falls among its writes.
 """
 
@@ -32,6 +33,8 @@ class CuttingProxy:
         self.forwarded = 0  # writes forwarded
         self.cut = threading.Event()
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
+        self._in_flight = 0
         self._sockets: set[socket.socket] = set()
         upstream = urlsplit(plane.server)
         self._upstream = (upstream.hostname or "127.0.0.1", upstream.port or 443)
@@ -61,9 +64,11 @@ class CuttingProxy:
 
     def _die(self) -> None:
         """Stop accepting (later connections are refused) and cut every open connection."""
-        if self.cut.is_set():
-            return
-        self.cut.set()
+        with self._lock:
+            if self.cut.is_set():
+                return
+            self.cut.set()
+            self._settled.wait_for(lambda: self._in_flight == 0, timeout=30)
         threading.Thread(target=self._server.shutdown, daemon=True).start()
         self._server.socket.close()
         with self._lock:
@@ -75,17 +80,21 @@ class CuttingProxy:
 
     def _admit(self, method: str, path: str) -> bool:
         """Whether this request may pass: every request until the allowed writes have been forwarded."""
-        if method not in _WRITES or "dryRun=" in path:
-            return not self.cut.is_set()
         with self._lock:
-            if self.forwarded >= self.allowed:
-                admitted = False
-            else:
-                self.forwarded += 1
-                admitted = True
+            if self.cut.is_set():
+                return False
+            write = method in _WRITES and "dryRun=" not in path
+            admitted = not write or self.forwarded < self.allowed
+            self.forwarded += write and admitted
+            self._in_flight += admitted
         if not admitted:
             self._die()
         return admitted
+
+    def _answered(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            self._settled.notify_all()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -115,17 +124,21 @@ class CuttingProxy:
                 if not proxy._admit(self.command, self.path):
                     self.close_connection = True
                     return
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-                self.upstream.request(self.command, self.path, body=body, headers=headers)
-                answer = self.upstream.getresponse()
-                data = answer.read()
-                self.send_response(answer.status, answer.reason)
-                for name, value in answer.getheaders():
-                    if name.lower() not in _HOP_BY_HOP:
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                    self.upstream.request(self.command, self.path, body=body, headers=headers)
+                    answer = self.upstream.getresponse()
+                    data = answer.read()
+                    self.send_response(answer.status, answer.reason)
+                    for name, value in answer.getheaders():
+                        if name.lower() not in _HOP_BY_HOP:
+                            self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    self.wfile.flush()
+                finally:
+                    proxy._answered()
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = relay  # noqa: N815 - http.server's names
 
