@@ -69,8 +69,9 @@ def read_live(
 
     First one LIST per kind of the app's own objects (``owner_selector``): in a cluster shared by many apps
     that reads only ours. Objects not found that way (new ones, or ones another tool applied) are then
-    looked up one by one when few, or by a LIST of the whole kind when many (a first apply). Where RBAC
-    forbids listing across namespaces, the LISTs are made in the namespaces of ``wanted`` and ``namespaces``."""
+    looked up one by one when few, or when many (a first apply) by a LIST in each namespace they would be in
+    (see ``_where_sought``). Where RBAC forbids listing across namespaces, the LISTs are made in the
+    namespaces of ``wanted`` and ``namespaces``."""
     by_kind: dict[tuple[str, str], list[ObjectKey]] = {}
     for key in wanted:
         by_kind.setdefault((key.api_version, key.kind), []).append(key)
@@ -78,15 +79,45 @@ def read_live(
     live = snapshot(cluster, set(by_kind) | set(extra_kinds), label_selector=owner_selector, workers=workers,
                     fallback_namespaces=fallback)
     missing = {kind: [key for key in keys if key not in live] for kind, keys in by_kind.items()}
-    whole = [kind for kind, keys in missing.items() if len(keys) > get_limit]
-    if whole:
-        sought = {key for kind in whole for key in missing[kind]}
-        listed = snapshot(cluster, whole, workers=workers, fallback_namespaces=fallback)
+    many = [kind for kind, keys in missing.items() if len(keys) > get_limit]
+    if many:
+        sought = {key for kind in many for key in missing[kind]}
+        listed = _where_sought(cluster, {kind: missing[kind] for kind in many}, workers, fallback)
         live.update((key, obj) for key, obj in listed.items() if key in sought)
-    single = [key for kind, keys in missing.items() if kind not in whole for key in keys]
+    single = [key for kind, keys in missing.items() if kind not in many for key in keys]
     if single:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(single)))) as pool:
             for key, obj in zip(single, pool.map(cluster.get, single)):
                 if obj is not None:
                     live[key] = obj
     return live
+
+
+MAX_NAMESPACE_LISTS = 64
+
+
+def _where_sought(cluster: Cluster, sought: dict[tuple[str, str], list[ObjectKey]], workers: int,
+                  fallback: Iterable[str]) -> dict[ObjectKey, dict[str, Any]]:
+    """Every live object of each kind in the namespaces its sought keys name: in a cluster shared by many
+    apps, a namespace holds far fewer objects than the whole kind (measured: 500 new objects in 20
+    namespaces of a cluster holding 7,000 others of their kinds, 0.2 s for 200 LISTs against 0.7–1.2 s for
+    10 whole-kind LISTs). A cluster-scoped kind, or one spread over more than ``MAX_NAMESPACE_LISTS``
+    namespaces, is listed whole."""
+    reads: list[tuple[tuple[str, str], str | None]] = []
+    for kind, keys in sought.items():
+        spaces = sorted({key.namespace for key in keys})
+        if "" in spaces or len(spaces) > MAX_NAMESPACE_LISTS:
+            reads.append((kind, None))
+        else:
+            reads.extend((kind, namespace) for namespace in spaces)
+    others = tuple(fallback)
+
+    def read(where: tuple[tuple[str, str], str | None]) -> list[dict[str, Any]]:
+        (api_version, kind), namespace = where
+        if namespace is None:
+            return list_in(cluster, api_version, kind, namespaces=others)
+        return cluster.list(api_version, kind, namespace=namespace)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(reads)))) as pool:
+        listed = list(pool.map(read, reads))
+    return {ObjectKey.of(obj): obj for objects in listed for obj in objects}

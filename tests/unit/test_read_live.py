@@ -68,3 +68,33 @@ def test_a_forbidden_list_with_no_namespace_to_try_is_still_an_error(tmp_path):
     cluster = NamespacedOnly(tmp_path / "db")
     with pytest.raises(ForbiddenError, match="v1/Namespace"):
         list_in(cluster, "v1", "Namespace")
+
+
+class Recording(LocalCluster):
+    """Records where each LIST was made ("" for across namespaces)."""
+
+    def list(self, api_version, kind, *, namespace="", label_selector=""):
+        self.lists = [*getattr(self, "lists", []), (kind, namespace, label_selector)]
+        return super().list(api_version, kind, namespace=namespace, label_selector=label_selector)
+
+
+def test_many_new_objects_are_sought_in_their_namespaces_not_across_a_shared_cluster(tmp_path):
+    """A first apply of 20 objects into `shop` must not read every ConfigMap of every other team."""
+    cluster = Recording(tmp_path / "db")
+    for name in ("shop", "busy"):
+        cluster.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    cluster.create({**configmap("adopted"), "metadata": {"name": "adopted", "namespace": "shop"}})
+    wanted = [ObjectKey("", "v1", "ConfigMap", "shop", f"new-{index}") for index in range(19)]
+    wanted.append(ObjectKey("", "v1", "ConfigMap", "shop", "adopted"))
+    cluster.lists = []
+    live = read_live(cluster, wanted, owner_selector="gitapply.io/app=shop", get_limit=16)
+    assert set(live) == {ObjectKey("", "v1", "ConfigMap", "shop", "adopted")}
+    assert cluster.lists == [("ConfigMap", "", "gitapply.io/app=shop"), ("ConfigMap", "shop", "")]
+
+
+def test_many_cluster_scoped_objects_are_sought_with_one_list_of_the_kind(tmp_path):
+    cluster = Recording(tmp_path / "db")
+    wanted = [ObjectKey("", "v1", "Namespace", "", f"team-{index}") for index in range(20)]
+    cluster.lists = []
+    read_live(cluster, wanted, owner_selector="gitapply.io/app=shop", get_limit=16)
+    assert cluster.lists == [("Namespace", "", "gitapply.io/app=shop"), ("Namespace", "", "")]
