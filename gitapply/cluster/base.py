@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from ..merge import Node
@@ -63,6 +64,12 @@ class Cluster(Protocol):
 
     def resource(self, api_version: str, kind: str) -> Resource:
         """Discovery for one kind; raises ``UnknownKindError`` naming what the server does offer."""
+        ...
+
+    def prefetch(self, api_versions: Iterable[str] = ()) -> None:
+        """A hint, returning at once: start fetching in the background what planning will ask for (the
+        server's version and patch metadata, and these group-versions' discovery). Lookups made meanwhile
+        wait for those answers instead of asking again, and report any failure themselves."""
         ...
 
     def patch_node(self, api_version: str, kind: str) -> Node | None:

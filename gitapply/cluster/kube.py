@@ -13,10 +13,12 @@ certificate does not verify is not retried (it will not verify the next time eit
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import urlencode
 from typing import Any
@@ -49,6 +51,14 @@ _PAGE_SIZE = 500
 Query = list[tuple[str, str]]  # spelled here: inside the class ``list`` is the method
 
 
+def _quietly(job: Callable[[], object]) -> None:
+    """Run a prefetch; a failure is left for the lookup that needs the answer to meet and report."""
+    try:
+        job()
+    except Exception:  # noqa: BLE001 - asked again, and reported, where it is needed
+        pass
+
+
 def cache_root() -> Path:
     """gitapply's cache folder (``$GITAPPLY_CACHE`` or ``~/.cache/gitapply``)."""
     return Path(os.environ.get("GITAPPLY_CACHE") or Path.home() / ".cache" / "gitapply")
@@ -74,10 +84,14 @@ class KubeCluster:
         self.field_manager = field_manager
         self._user_agent = f"gitapply/{__version__}"
         self._lock = threading.Lock()
-        self._discovery_lock = threading.RLock()
+        self._discovery_lock = threading.Lock()  # held only to read or record, never during a request
         self._resources: dict[str, dict[str, Resource]] = {}
+        self._fetching: dict[str, threading.Lock] = {}  # per group-version: one request, others wait for it
+        self._version_lock = threading.Lock()
         self._version: str | None = None
+        self._schema_lock = threading.Lock()
         self._schema: Schema | None = None
+        self._prefetched = False
         self._answered = False  # has the server ever answered? Until then a refused connection is not retried
         self._gone = False  # did a request spend its retries since it last answered? Then neither is
         self.requests = 0
@@ -152,7 +166,7 @@ class KubeCluster:
     # -- discovery ------------------------------------------------------------------------------------------
 
     def server_version(self) -> str:
-        with self._discovery_lock:
+        with self._version_lock:
             if self._version is None:
                 self._version = self.request("GET", "/version")["gitVersion"]
             return self._version
@@ -169,24 +183,42 @@ class KubeCluster:
             raise UnknownKindError(f"{api_version}/{kind}", f"unknown kind {kind} in {api_version}: {hint}")
         return found
 
+    def prefetch(self, api_versions: Iterable[str] = ()) -> None:
+        """Fetch in daemon threads, each request beside the others and beside the caller's own work (a small
+        app's diff otherwise waits for /version, the patch metadata and each group-version in turn)."""
+        jobs: list[Callable[[], object]] = []
+        with self._discovery_lock:
+            if not self._prefetched:
+                self._prefetched = True
+                jobs.append(self.schema)
+            jobs += [functools.partial(self._group_version, version) for version in sorted(set(api_versions))
+                     if version not in self._resources]
+        for job in jobs:
+            threading.Thread(target=_quietly, args=(job,), daemon=True).start()
+
     def _group_version(self, api_version: str) -> dict[str, Resource] | None:
         with self._discovery_lock:
-            return self._group_version_locked(api_version)
-
-    def _group_version_locked(self, api_version: str) -> dict[str, Resource] | None:
-        if api_version not in self._resources:
+            if api_version in self._resources:
+                return self._resources[api_version]
+            fetching = self._fetching.setdefault(api_version, threading.Lock())
+        with fetching:
+            with self._discovery_lock:
+                if api_version in self._resources:  # fetched while this thread waited
+                    return self._resources[api_version]
             path = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
             try:
                 listing = self.request("GET", path, subject=api_version)
             except NotFoundError:
                 return None  # not cached: a CRD applied a moment later serves it
-            self._resources[api_version] = {
+            resources = {
                 item["kind"]: Resource(api_version, item["kind"], item["name"], item["namespaced"],
                                        frozenset(item.get("verbs", ())))
                 for item in listing.get("resources", ())
                 if "/" not in item["name"]
             }
-        return self._resources[api_version]
+            with self._discovery_lock:
+                self._resources[api_version] = resources
+            return resources
 
     def _versions_offering(self, kind: str) -> list[str]:
         """Every apiVersion serving ``kind`` (a full discovery; only on the error path)."""
@@ -203,7 +235,7 @@ class KubeCluster:
 
     def schema(self) -> Schema:
         """Patch metadata from the server's ``/openapi/v2``, cached on disk per server and version."""
-        with self._discovery_lock:
+        with self._schema_lock:
             if self._schema is None:
                 self._schema = Schema.from_openapi(self._openapi_document())
             return self._schema

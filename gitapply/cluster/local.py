@@ -23,7 +23,7 @@ import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from ..engine.normalize import SERVER_OWNED_METADATA, by_type, secret_string_data
 from ..engine.ownership import Author, record_update
@@ -77,6 +77,9 @@ class LocalCluster:
 
     def default_namespace(self) -> str:
         return "default"
+
+    def prefetch(self, api_versions: Iterable[str] = ()) -> None:
+        """Nothing to fetch: everything is on local disk."""
 
     def resource(self, api_version: str, kind: str) -> Resource:
         if self._schema.for_kind(api_version, kind) is not None:

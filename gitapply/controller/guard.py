@@ -6,7 +6,7 @@ loop counts as skipped rather than as a problem of the app."""
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from ..cluster.base import Cluster, Propagation, Resource
 from ..errors import GitapplyError
@@ -44,6 +44,9 @@ class GuardedCluster:
 
     def resource(self, api_version: str, kind: str) -> Resource:
         return self._cluster.resource(api_version, kind)
+
+    def prefetch(self, api_versions: Iterable[str] = ()) -> None:
+        self._cluster.prefetch(api_versions)
 
     def patch_node(self, api_version: str, kind: str) -> Node | None:
         return self._cluster.patch_node(api_version, kind)

@@ -111,7 +111,8 @@ def parse_ignore_rules(document: Any, where: str = ".gitapply.yaml") -> tuple[Ig
 
 @functools.lru_cache(maxsize=1)
 def _defaults() -> dict[str, Any]:
-    return yaml.safe_load(resources.files(__package__).joinpath("defaults.yaml").read_text())
+    text = resources.files(__package__).joinpath("defaults.yaml").read_text()
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # C: 1 ms, not 12, per command
 
 
 def _managers(group: str) -> frozenset[str]:

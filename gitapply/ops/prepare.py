@@ -100,8 +100,10 @@ def prepare(cluster: Cluster, request: Request) -> Prepared:
     (prune) and which HPAs own replicas: an object left out by the selector is not "dropped from git"."""
     app = app_name(request)  # before reading: a missing --app must not consume standard input first
     kustomize = KustomizeOptions(command=request.kustomize_command, allow_remote=request.allow_remote_bases)
+    cluster.prefetch(["v1", HPA[0]])  # the inventory's, the HPAs': fetched while the source is read and checked
     state = read(request.path, rev=request.rev, subdir=request.subdir, kustomize=kustomize,
                  limits=request.input_limits)
+    cluster.prefetch({m.key.api_version for m in state.manifests})
     problems = list(state.problems)
     namespace = request.namespace or cluster.default_namespace()
     defining = kinds_defined_by(m.obj for m in state.manifests)

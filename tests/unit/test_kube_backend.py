@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -178,6 +179,25 @@ def test_a_server_gone_mid_run_costs_one_round_of_retries_not_one_per_request(se
         with pytest.raises(ConnectionFailedError, match="cannot reach the API server"):
             client.get(ObjectKey("", "v1", "Namespace", "", "shop"))
     assert client.requests == 1 + (3 + 1) + 1 + 1
+
+
+def test_prefetched_discovery_is_asked_once_however_many_threads_look_it_up(server, tmp_path, monkeypatch):
+    """prefetch returns at once; lookups racing it wait for its answer instead of asking again."""
+    monkeypatch.setenv("GITAPPLY_CACHE", str(tmp_path / "cache"))
+    core = {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+        {"name": "configmaps", "namespaced": True, "kind": "ConfigMap", "verbs": ["get", "list"]}]}
+    server.on("GET", "/api/v1", (200, core))
+    server.on("GET", "/apis/apps/v1", (200, DEPLOYMENTS))
+    server.on("GET", "/version", (200, {"gitVersion": "v1.20.2"}))
+    client = cluster(server)
+    client.prefetch(["v1", "apps/v1"])
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lambda kind: client.resource(*kind), [("v1", "ConfigMap"), ("apps/v1", "Deployment")] * 8))
+    assert {resource.name for resource in found} == {"configmaps", "deployments"}
+    client.prefetch(["v1", "apps/v1"])  # known now: nothing is asked again
+    assert client.server_version() == "v1.20.2"
+    paths = [path.split("?")[0] for method, path, _ in server.seen]
+    assert paths.count("/api/v1") == 1 and paths.count("/apis/apps/v1") == 1 and paths.count("/version") == 1
 
 
 def exec_plugin(folder: Path, token: str) -> Path:
