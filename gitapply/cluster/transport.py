@@ -29,7 +29,6 @@ import http.client
 import os
 import socket
 import ssl
-import tempfile
 import threading
 import time
 import warnings
@@ -217,6 +216,8 @@ def _load_client_certificate(context: ssl.SSLContext, access: Access) -> None:
     if not (access.client_cert_pem and access.client_key_pem):
         raise KubeconfigError(access.origin, "a client certificate needs both client-certificate(-data) and "
                                              "client-key(-data)")
+    import tempfile  # on use: only client certificates are written out
+
     with tempfile.TemporaryDirectory(prefix="gitapply-tls-") as folder:
         cert, key = Path(folder) / "client.crt", Path(folder) / "client.key"
         for path, data in ((cert, access.client_cert_pem), (key, access.client_key_pem)):

@@ -12,7 +12,6 @@ the app keeps its name from run to run.
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 MAX_LENGTH = 63
@@ -40,6 +39,8 @@ def derived(base: str) -> str:
     if len(name) <= MAX_LENGTH and name == base:
         return name
     if len(name) > MAX_LENGTH:
+        import hashlib  # on use: only long names need it, and it costs more than the rest of this module
+
         digest = hashlib.sha256(base.encode()).hexdigest()[:8]
         name = f"{name[:MAX_LENGTH - 9].rstrip('-')}-{digest}"
     return name

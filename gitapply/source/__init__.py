@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import posixpath
 import sys
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -145,6 +144,8 @@ def _read_commit(path: str, rev: str | None, subdir: str | None, cache_dir: str 
     revision, where, names = git.locate(path, rev=rev, subdir=subdir, cache_dir=cache_dir)
     settings = git.read_settings(path, revision, subdir, cache_dir)
     if names & KUSTOMIZATION_FILES:
+        import tempfile
+
         options = _with_settings(options, settings, posixpath.join(where, SETTINGS_FILE))
         with tempfile.TemporaryDirectory(prefix="gitapply-export-") as private:
             tree = Path(private) / "tree"

@@ -27,13 +27,10 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -43,6 +40,9 @@ from gitapply.model import Manifest, Origin
 from .files import KUSTOMIZATION_FILES, parse
 from .limits import SourceBudget
 from .validate import Problem
+
+if TYPE_CHECKING:  # subprocess, shutil, tempfile are imported on use: a plain folder's diff never renders
+    import subprocess
 
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
 RENDER_TIMEOUT_SECONDS = 300
@@ -73,6 +73,8 @@ def command_line(options: KustomizeOptions) -> list[str]:
     """The argv the directory is appended to."""
     if options.command:
         return shlex.split(options.command)
+    import shutil
+
     if shutil.which("kustomize"):
         return ["kustomize", "build"]
     return ["kubectl", "kustomize"]
@@ -113,6 +115,8 @@ def render(directory: Path, display: str, options: KustomizeOptions, *, check: C
     problems += check(manifests)
     if not problems or _sets_build_metadata(directory / name):
         return manifests, problems
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="gitapply-kustomize-") as private:
         wrapper = origin_wrapper(directory, Path(private))
         try:
@@ -143,6 +147,8 @@ def origin_wrapper(directory: Path, private: Path) -> Path:
 
 
 def _run(argv: list[str], target: Path, where: str) -> subprocess.CompletedProcess[bytes]:
+    import subprocess
+
     try:
         return subprocess.run([*argv, str(target)], capture_output=True, timeout=RENDER_TIMEOUT_SECONDS,
                               env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, check=False)

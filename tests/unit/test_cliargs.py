@@ -96,3 +96,20 @@ def test_a_parameter_declared_without_option_or_argument_is_a_programming_error(
 
     with pytest.raises(TypeError, match="declare it with option"):
         run(app, "broken")
+
+
+def test_a_global_options_value_named_like_a_command_is_still_its_value():
+    """Only the command run has its parameters declared; finding it must not mistake an option's value."""
+    app, seen = line()
+
+    @app.command()
+    def apply(path: str = argument(..., help="Where.")) -> None:
+        """Apply it."""
+        seen.update(applied=path)
+
+    assert run(app, "--local", "diff", "apply", "dir") == (0, "")
+    assert seen == {"local": "diff", "applied": "dir"}
+    code, text = run(app, "--local", "x", "diff", "--help")
+    assert code == 0 and "--count" in text and "--ratio" in text
+    code, text = run(app, "--help")
+    assert code == 0 and "diff" in text and "apply" in text and "Apply it." in text
