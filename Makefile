@@ -33,6 +33,8 @@ bench: $(STAMP) controlplane
 	$(PY) benchmarks/bench_source.py
 	$(PY) benchmarks/bench_cluster.py
 	$(PY) benchmarks/bench_diff_apply.py
+	$(PY) benchmarks/bench_apply_cpu.py
+	$(PY) benchmarks/bench_startup.py
 
 # The main job end to end on the embedded local cluster: no Kubernetes, no root, a minute.
 demo: $(STAMP)

@@ -60,18 +60,25 @@ def read_live(
     wanted: Iterable[ObjectKey],
     *,
     owner_selector: str,
-    extra_kinds: Iterable[tuple[str, str]] = (),
+    inventory: Iterable[ObjectKey] = (),
     workers: int = 8,
     get_limit: int = 16,
     namespaces: Iterable[str] = (),
 ) -> dict[ObjectKey, dict[str, Any]]:
-    """The live objects of ``wanted`` (and every object of ``extra_kinds`` the owner selector matches).
+    """The live objects of ``wanted`` and of ``inventory`` (what the app applied before, for prune).
 
-    First one LIST per kind of the app's own objects (``owner_selector``): in a cluster shared by many apps
-    that reads only ours. Objects not found that way (new ones, or ones another tool applied) are then
-    looked up one by one when few, or when many (a first apply) by a LIST in each namespace they would be in
-    (see ``_where_sought``). Where RBAC forbids listing across namespaces, the LISTs are made in the
-    namespaces of ``wanted`` and ``namespaces``."""
+    A small app (``get_limit`` objects or fewer) is read one GET per object, as kubectl does: a LIST, even
+    by label, makes the server read every object of the kind, so its cost grows with the cluster (a 6-object
+    diff beside 9,000 other objects spent 0.2 s on its LISTs). A larger app is read with one LIST per kind
+    of its own objects (``owner_selector``, which also finds every object of the inventory's kinds that is
+    still ours). Objects not found that way (new ones, or ones another tool applied) are then looked up one
+    by one when few, or when many (a first apply) by a LIST in each namespace they would be in (see
+    ``_where_sought``). Where RBAC forbids listing across namespaces, the LISTs are made in the namespaces
+    of ``wanted`` and ``namespaces``."""
+    wanted, inventory = list(wanted), list(inventory)
+    if len(set(wanted) | set(inventory)) <= get_limit:
+        return _each(cluster, set(wanted) | set(inventory), workers)
+    extra_kinds = {(key.api_version, key.kind) for key in inventory}
     by_kind: dict[tuple[str, str], list[ObjectKey]] = {}
     for key in wanted:
         by_kind.setdefault((key.api_version, key.kind), []).append(key)
@@ -84,13 +91,18 @@ def read_live(
         sought = {key for kind in many for key in missing[kind]}
         listed = _where_sought(cluster, {kind: missing[kind] for kind in many}, workers, fallback)
         live.update((key, obj) for key, obj in listed.items() if key in sought)
-    single = [key for kind, keys in missing.items() if kind not in many for key in keys]
-    if single:
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(single)))) as pool:
-            for key, obj in zip(single, pool.map(cluster.get, single)):
-                if obj is not None:
-                    live[key] = obj
+    live.update(_each(cluster, {key for kind, keys in missing.items() if kind not in many for key in keys},
+                      workers))
     return live
+
+
+def _each(cluster: Cluster, keys: set[ObjectKey], workers: int) -> dict[ObjectKey, dict[str, Any]]:
+    """A GET per object, concurrently; those that do not exist are left out."""
+    if not keys:
+        return {}
+    ordered = sorted(keys)
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(ordered)))) as pool:
+        return {key: obj for key, obj in zip(ordered, pool.map(cluster.get, ordered)) if obj is not None}
 
 
 MAX_NAMESPACE_LISTS = 64

@@ -118,9 +118,9 @@ def prepare(cluster: Cluster, request: Request) -> Prepared:
     inventory = tuple(read_inventory(cluster, app, request.inventory_namespace))
     wanted = [m.key for m in manifests if (m.key.api_version, m.key.kind) not in defining
               and _served(cluster, m.key.api_version, m.key.kind)]
-    inventory_kinds = {(key.api_version, key.kind) for key in inventory if _served(cluster, key.api_version, key.kind)}
+    served = [key for key in inventory if _served(cluster, key.api_version, key.kind)]
     namespaces = {m.key.namespace for m in everything} | {key.namespace for key in inventory}
-    live = read_live(cluster, wanted, owner_selector=f"{APP_LABEL}={app}", extra_kinds=inventory_kinds,
+    live = read_live(cluster, wanted, owner_selector=f"{APP_LABEL}={app}", inventory=served,
                      namespaces=namespaces)
     rules = field_rules(cluster, state, everything, app, namespaces)
     options = PlanOptions(app=app, commit=state.revision, prune=request.prune, force_prune=request.force_prune)

@@ -269,6 +269,10 @@ class ControlPlane:
             raise ControlPlaneError("the control plane is not started")
         return str(self._pki.ca_cert)
 
+    def component_pids(self) -> dict[str, int]:
+        """The running components' process ids by name (etcd, kube-apiserver, kube-controller-manager)."""
+        return {component.name: component.process.pid for component in self._components}
+
     @property
     def serving_certificate(self) -> tuple[str, str]:
         """The API server's serving certificate and key (for 127.0.0.1), to stand a proxy in its place."""

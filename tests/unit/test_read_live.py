@@ -30,9 +30,19 @@ def cluster(tmp_path):
     return cluster
 
 
-def test_the_apps_objects_come_from_one_list_and_strays_from_single_reads(cluster):
+def test_a_small_apps_objects_are_read_one_by_one_whatever_the_cluster_holds(cluster):
+    """A LIST makes the server read the whole kind, label selector or not: for a few objects, GETs."""
     cluster.requests = 0
-    live = read_live(cluster, [key("ours"), key("adopted"), key("absent")], owner_selector="gitapply.io/app=shop")
+    live = read_live(cluster, [key("ours"), key("adopted"), key("absent")], owner_selector="gitapply.io/app=shop",
+                     inventory=[key("ours"), key("pruned-long-ago")])
+    assert set(live) == {key("ours"), key("adopted")}
+    assert cluster.requests == 4, "one GET per object of git or of the inventory, no LIST"
+
+
+def test_a_larger_apps_objects_come_from_one_list_and_strays_from_single_reads(cluster):
+    cluster.requests = 0
+    live = read_live(cluster, [key("ours"), key("adopted"), key("absent")], owner_selector="gitapply.io/app=shop",
+                     get_limit=2)
     assert set(live) == {key("ours"), key("adopted")}
     assert cluster.requests == 1 + 2, "one LIST of the app's objects, then one GET per object not found"
 
@@ -60,7 +70,8 @@ def test_a_forbidden_cluster_wide_list_is_made_in_each_namespace_of_the_app(tmp_
     cluster.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "old"}})
     cluster.create({**configmap("pruned-later", "shop"), "metadata": {"name": "pruned-later", "namespace": "old",
                                                                       "labels": {"gitapply.io/app": "shop"}}})
-    live = read_live(cluster, [key("ours")], owner_selector="gitapply.io/app=shop", namespaces={"old", ""})
+    live = read_live(cluster, [key("ours")], owner_selector="gitapply.io/app=shop", namespaces={"old", ""},
+                     get_limit=0)
     assert set(live) == {key("ours"), ObjectKey("", "v1", "ConfigMap", "old", "pruned-later")}
 
 
