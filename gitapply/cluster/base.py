@@ -8,9 +8,9 @@ naming the object it is about.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from collections.abc import Iterable
 from typing import Any, Protocol
 
 from ..merge import Node

@@ -69,7 +69,7 @@ def read_live(
 
     A small app (``get_limit`` objects or fewer) is read one GET per object, as kubectl does: a LIST, even
     by label, makes the server read every object of the kind, so its cost grows with the cluster (a 6-object
-    diff beside 9,000 other objects spent 0.2 s on its LISTs). A larger app is read with one LIST per kind
+    diff beside 8,000 other ConfigMaps spent 0.56 s on its ConfigMap LIST; 66 ms in all with GETs). A larger app is read with one LIST per kind
     of its own objects (``owner_selector``, which also finds every object of the inventory's kinds that is
     still ours). Objects not found that way (new ones, or ones another tool applied) are then looked up one
     by one when few, or when many (a first apply) by a LIST in each namespace they would be in (see
