@@ -166,6 +166,12 @@ def wrap_path(path: str, width: int) -> list[str]:
     return lines or [""]
 
 
+def _indented(indent: str, line: str, width: int) -> str:
+    """``line`` after ``indent``, or after as much of it as leaves room: a piece longer than the column less
+    the indent (``HorizontalPodAutoscaler/``) would otherwise be cut mid-word by the table."""
+    return indent[:max(0, width - len(line))] + line
+
+
 def _add_object_rows(table: Table, item: ObjectDrift, now: float, width: int) -> None:
     from rich.text import Text
 
@@ -179,11 +185,12 @@ def _add_object_rows(table: Table, item: ObjectDrift, now: float, width: int) ->
     table.add_row(name, Text(str(item.state), style=_STATE_STYLE.get(str(item.state), "")),
                   end_section=not item.fields)
     for number, drift in enumerate(item.fields, start=1):
-        path = Text("\n".join(("  " if index == 0 else "    ") + line
+        path = Text("\n".join(_indented("  " if index == 0 else "    ", line, width)
                                for index, line in enumerate(wrap_path(drift.path, width - 4))))
         author = changed_by_text(drift, now) if item.provenance else ""
         for note in filter(None, (drift.reason, author)):
-            path.append("".join(f"\n    {line.rstrip()}" for line in wrap_path(note, width - 4)), style="dim")
+            path.append("".join(f"\n{_indented('    ', line.rstrip(), width)}" for line in wrap_path(note, width - 4)),
+                        style="dim")
         values = (short(masked_value(item.key, drift.path, value))
                   for value in (drift.git, drift.last_applied, drift.live))
         table.add_row(path, Text(str(drift.state), style=_STATE_STYLE.get(str(drift.state), "")),

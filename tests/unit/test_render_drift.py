@@ -418,6 +418,7 @@ def test_table_fits_the_width_and_breaks_paths_only_at_boundaries(width):
     for path in ("spec.template.spec.containers[name=web].env[name=DB_URL].valueFrom.secretKeyRef.key",
                  "spec.template.spec.containers[name=web].image"):
         assert path in joined, "the path reads whole when its lines are put together"
+    assert "HorizontalPodAutoscaler/" in text, "a word longer than the indented column gives up its indent"
 
 
 @pytest.mark.parametrize("width", [10, 20, 36])
