@@ -203,9 +203,18 @@ def _parse_entries(
         elif mode == _SUBMODULE_MODE:
             problems.append(Problem(Origin(path), "is a git submodule, which gitapply does not read; give its "
                                                   "repository as a source of its own"))
-    contents = read_blobs(repo, [sha for sha, _ in wanted])
-    manifests: list[Manifest] = []
+    # sizes first, from the object headers: a hostile commit's 2 GiB "manifest" is refused unread
+    sizes = blob_sizes(repo, [sha for sha, _ in wanted])
+    preview, readable = SourceBudget(budget.limits, budget.used), []
     for sha, path in sorted(wanted, key=lambda item: item[1]):
+        refusal = preview.take(sizes[sha])
+        if refusal:
+            problems.append(Problem(Origin(path), refusal))
+        else:
+            readable.append((sha, path))
+    contents = read_blobs(repo, [sha for sha, _ in readable])
+    manifests: list[Manifest] = []
+    for sha, path in readable:
         found, trouble = parse(contents[sha], path, budget)
         manifests.extend(found)
         problems.extend(trouble)
@@ -223,6 +232,26 @@ def _rendered_elsewhere(entries: list[tuple[bytes, str, str]]) -> dict[str, Prob
         if problem is not None:
             marked[directory] = problem
     return marked
+
+
+def blob_sizes(repo: git.Repo, shas: list[str]) -> dict[str, int]:
+    """Each blob's size in bytes, from ``git cat-file --batch-check`` (headers only, nothing read)."""
+    unique = list(dict.fromkeys(shas))
+    if not unique:
+        return {}
+    process = repo.git.cat_file("--batch-check", istream=subprocess.PIPE, as_process=True)
+    output, _ = process.proc.communicate("".join(f"{sha}\n" for sha in unique).encode())
+    sizes: dict[str, int] = {}
+    for sha, line in zip(unique, output.decode().splitlines()):
+        fields = line.split(" ")
+        if len(fields) != 3 or fields[1] != "blob":
+            raise SourceError(str(repo.git_dir), f"object {sha} cannot be read ({fields[-1]}); "
+                                                 "`git fsck` checks the repository")
+        sizes[sha] = int(fields[2])
+    if len(sizes) != len(unique):
+        raise SourceError(str(repo.git_dir), "git cat-file gave no size for some objects; `git fsck` checks "
+                                             "the repository")
+    return sizes
 
 
 def read_blobs(repo: git.Repo, shas: list[str]) -> dict[str, bytes]:

@@ -221,3 +221,19 @@ def test_a_failed_clone_does_not_print_the_password(tmp_path):
     with pytest.raises(SourceError) as raised:
         load(url, cache_dir=str(tmp_path / "cache"))
     assert "hunter2" not in str(raised.value)
+
+
+def test_a_blob_over_the_size_limit_is_refused_without_being_read(repo, monkeypatch):
+    """A hostile commit's oversized "manifest" must not be read into memory before it is refused."""
+    from gitapply.source import InputLimits
+    from gitapply.source import git as git_source
+
+    commit(repo, {"small.yaml": configmap("small"), "big.yaml": configmap("big", "x" * (2 * 1024 * 1024))})
+    read_shas: list[str] = []
+    original = git_source.read_blobs
+    monkeypatch.setattr(git_source, "read_blobs", lambda r, shas: read_shas.extend(shas) or original(r, shas))
+    state = read(str(repo), rev="HEAD", limits=InputLimits.of_mib(1))
+    assert [(p.where.path, "over the limit of 1.0 MiB for one file" in p.message) for p in state.problems] == [
+        ("big.yaml", True)]
+    assert [m.obj["metadata"]["name"] for m in state.manifests] == ["small"]
+    assert read_shas == [git(repo, "rev-parse", "HEAD:small.yaml")], "only the file within the limit is read"
