@@ -25,11 +25,16 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"
 
 
 class CuttingProxy:
-    """``with CuttingProxy(plane, writes=10) as proxy``: ``proxy.kubeconfig(path)`` points a client at it."""
+    """``with CuttingProxy(plane, writes=10) as proxy``: ``proxy.kubeconfig(path)`` points a client at it.
 
-    def __init__(self, plane: Any, *, writes: int) -> None:
+    ``lose_answer=N`` instead keeps serving but loses the server's answer to the N-th write: the write is
+    made, and the client sees its connection closed with no reply, as when a load balancer drops it."""
+
+    def __init__(self, plane: Any, *, writes: int | None = None, lose_answer: int | None = None) -> None:
         self.plane = plane
-        self.allowed = writes
+        self.allowed = writes if writes is not None else 1 << 30
+        self.lose_answer = lose_answer
+        self.lost = 0  # answers lost
         self.forwarded = 0  # writes forwarded
         self.cut = threading.Event()
         self._lock = threading.Lock()
@@ -78,18 +83,20 @@ class CuttingProxy:
                 except OSError:
                     pass
 
-    def _admit(self, method: str, path: str) -> bool:
-        """Whether this request may pass: every request until the allowed writes have been forwarded."""
+    def _admit(self, method: str, path: str) -> tuple[bool, bool]:
+        """Whether this request may pass (every request until the allowed writes have been forwarded), and
+        whether its answer is to be lost."""
         with self._lock:
             if self.cut.is_set():
-                return False
+                return False, False
             write = method in _WRITES and "dryRun=" not in path
             admitted = not write or self.forwarded < self.allowed
             self.forwarded += write and admitted
             self._in_flight += admitted
+            lose = write and admitted and self.forwarded == self.lose_answer
         if not admitted:
             self._die()
-        return admitted
+        return admitted, lose
 
     def _answered(self) -> None:
         with self._lock:
@@ -121,7 +128,8 @@ class CuttingProxy:
             def relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                if not proxy._admit(self.command, self.path):
+                admitted, lose = proxy._admit(self.command, self.path)
+                if not admitted:
                     self.close_connection = True
                     return
                 try:
@@ -129,6 +137,10 @@ class CuttingProxy:
                     self.upstream.request(self.command, self.path, body=body, headers=headers)
                     answer = self.upstream.getresponse()
                     data = answer.read()
+                    if lose:
+                        proxy.lost += 1
+                        self.close_connection = True
+                        return
                     self.send_response(answer.status, answer.reason)
                     for name, value in answer.getheaders():
                         if name.lower() not in _HOP_BY_HOP:

@@ -64,3 +64,19 @@ def test_a_server_that_dies_mid_apply_is_told_in_a_few_lines_and_the_next_apply_
     assert labelled(control_plane, namespace) == recorded(control_plane) & labelled(control_plane, namespace)
     assert len(labelled(control_plane, namespace)) == OBJECTS
     assert {f"c{index:02}" for index in range(OBJECTS)} <= recorded(control_plane)
+
+
+def test_a_create_whose_answer_is_lost_is_retried_and_the_apply_converges(control_plane, tmp_path):
+    """The server made the write but its answer never came back: the retry finds the object already there
+    (409 AlreadyExists), plans again from what the server holds, and the apply ends as if nothing happened."""
+    namespace = control_plane.new_namespace("lost")
+    source = configmaps(tmp_path / "lost", namespace, 5)
+    with CuttingProxy(control_plane, lose_answer=3) as proxy:
+        result = gitapply("apply", str(source), kubeconfig=proxy.kubeconfig(tmp_path / "via-proxy"))
+    assert proxy.lost == 1, "the proxy lost no answer: the scenario did not happen"
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stdout + result.stderr
+    outcomes = [line.split()[-1] for line in result.stdout.splitlines() if line.startswith("configmap/")]
+    assert len(outcomes) == 5 and set(outcomes) <= {"created", "unchanged"}, result.stdout  # one per object
+    found = control_plane.request("GET", f"/api/v1/namespaces/{namespace}/configmaps")
+    assert sorted(item["metadata"]["name"] for item in found["items"] if item["metadata"]["name"].startswith("c")) \
+        == [f"c{index:02}" for index in range(5)]
