@@ -19,12 +19,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from urllib.parse import urlencode
 from typing import Any
 
 
 from .. import __version__
+from ..cache import cache_root, write_atomically
 from ..errors import (
     ClusterError,
     ConflictingWriteError,
@@ -57,11 +57,6 @@ def _quietly(job: Callable[[], object]) -> None:
         job()
     except Exception:  # noqa: BLE001 - asked again, and reported, where it is needed
         pass
-
-
-def cache_root() -> Path:
-    """gitapply's cache folder (``$GITAPPLY_CACHE`` or ``~/.cache/gitapply``)."""
-    return Path(os.environ.get("GITAPPLY_CACHE") or Path.home() / ".cache" / "gitapply")
 
 
 class KubeCluster:
@@ -253,10 +248,7 @@ class KubeCluster:
             except ValueError:
                 path.unlink(missing_ok=True)
         document = _builtin_definitions(self.request("GET", "/openapi/v2"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
-        partial.write_text(json.dumps(document, separators=(",", ":")))
-        partial.replace(path)
+        write_atomically(path, json.dumps(document, separators=(",", ":")).encode())
         return document
 
     # -- reads ----------------------------------------------------------------------------------------------
