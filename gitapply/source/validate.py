@@ -297,8 +297,9 @@ def kind_schemas(version: str | None = None, kinds: Iterable[tuple[str, str]] | 
     or only what checking ``kinds`` (apiVersion, kind) needs, read from the cache on disk.
 
     The bundle is one 1 MB file of 500 definitions: reading it costs 24 ms, a tenth of a small app's whole
-    ``diff``. A kind's own definition and those it refers to are a few kilobytes; they are cut out of the
-    bundle once and kept under ``$GITAPPLY_CACHE/schemas``, one file per kind."""
+    ``diff``. A kind's own definition and those it refers to are a fraction of it (a Deployment's, the largest,
+    160 definitions); they are cut out of the bundle once and kept under ``$GITAPPLY_CACHE/schemas``, one
+    file per kind (a small app's kinds then load in 8 ms)."""
     nearest = nearest_schema_version(version)
     if kinds is None:
         return _load_kind_schemas(nearest)
@@ -339,7 +340,7 @@ def _cached_definitions(version: tuple[int, int], kinds: list[tuple[str, str]]
 
 
 def _kind_names(definitions: Mapping[str, Any]) -> dict[tuple[str, str], str]:
-    """(apiVersion, kind) → the definition's name; the first definition naming a kind wins, as in KindSchemas."""
+    """(apiVersion, kind) → the name of the definition describing it; the first one naming a kind wins."""
     names: dict[tuple[str, str], str] = {}
     for name, definition in definitions.items():
         for gvk in definition.get("x-kubernetes-group-version-kind", ()):
