@@ -237,42 +237,42 @@ def _rendered_elsewhere(entries: list[tuple[bytes, str, str]]) -> dict[str, Prob
 def blob_sizes(repo: git.Repo, shas: list[str]) -> dict[str, int]:
     """Each blob's size in bytes, from ``git cat-file --batch-check`` (headers only, nothing read)."""
     unique = list(dict.fromkeys(shas))
-    if not unique:
-        return {}
-    process = repo.git.cat_file("--batch-check", istream=subprocess.PIPE, as_process=True)
-    output, _ = process.proc.communicate("".join(f"{sha}\n" for sha in unique).encode())
-    sizes: dict[str, int] = {}
-    for sha, line in zip(unique, output.decode().splitlines()):
-        fields = line.split(" ")
-        if len(fields) != 3 or fields[1] != "blob":
-            raise SourceError(str(repo.git_dir), f"object {sha} cannot be read ({fields[-1]}); "
-                                                 "`git fsck` checks the repository")
-        sizes[sha] = int(fields[2])
-    if len(sizes) != len(unique):
-        raise SourceError(str(repo.git_dir), "git cat-file gave no size for some objects; `git fsck` checks "
-                                             "the repository")
-    return sizes
+    lines = _cat_file(repo, "--batch-check", unique).decode().splitlines()
+    return {sha: _blob_size(repo, sha, lines[index] if index < len(lines) else None)
+            for index, sha in enumerate(unique)}
 
 
 def read_blobs(repo: git.Repo, shas: list[str]) -> dict[str, bytes]:
     """The content of each blob, read through one ``git cat-file --batch`` fed all shas at once."""
     unique = list(dict.fromkeys(shas))
-    if not unique:
-        return {}
-    process = repo.git.cat_file("--batch", istream=subprocess.PIPE, as_process=True)
-    output, _ = process.proc.communicate("".join(f"{sha}\n" for sha in unique).encode())
+    output = _cat_file(repo, "--batch", unique)
     contents: dict[str, bytes] = {}
     position = 0
     for sha in unique:
         end = output.find(b"\n", position)
-        header = output[position:end].split(b" ") if end >= 0 else [b"no output from git cat-file"]
-        if len(header) != 3 or header[1] != b"blob":
-            raise SourceError(str(repo.git_dir), f"object {sha} cannot be read ({header[-1].decode()}); "
-                                                 "`git fsck` checks the repository")
-        size = int(header[2])
+        size = _blob_size(repo, sha, output[position:end].decode() if end >= 0 else None)
         contents[sha] = output[end + 1:end + 1 + size]
         position = end + 1 + size + 1
     return contents
+
+
+def _cat_file(repo: git.Repo, mode: str, shas: list[str]) -> bytes:
+    """What ``git cat-file MODE`` prints for ``shas``: one process fed them all at once."""
+    if not shas:
+        return b""
+    process = repo.git.cat_file(mode, istream=subprocess.PIPE, as_process=True)
+    output, _ = process.proc.communicate("".join(f"{sha}\n" for sha in shas).encode())
+    return bytes(output)
+
+
+def _blob_size(repo: git.Repo, sha: str, header: str | None) -> int:
+    """The size an object header (``SHA blob SIZE``) gives, or an error naming the object when it is no blob
+    (``SHA missing``) or git printed no header for it (None)."""
+    fields = header.split(" ") if header is not None else ["no output from git cat-file"]
+    if len(fields) != 3 or fields[1] != "blob":
+        raise SourceError(str(repo.git_dir), f"object {sha} cannot be read ({fields[-1]}); "
+                                             "`git fsck` checks the repository")
+    return int(fields[2])
 
 
 def default_cache_dir() -> Path:
