@@ -42,16 +42,23 @@ def snapshot(
 ) -> dict[ObjectKey, dict[str, Any]]:
     """Every live object of the given (apiVersion, kind) pairs, in all namespaces unless one is given (or,
     where listing across namespaces is forbidden, in ``fallback_namespaces``: see ``list_in``)."""
-    unique = sorted(set(kinds))
-    fallback = tuple(fallback_namespaces)
+    return _lists(cluster, [(kind, namespace) for kind in sorted(set(kinds))], label_selector=label_selector,
+                  workers=workers, fallback=fallback_namespaces)
 
-    def read(kind: tuple[str, str]) -> list[dict[str, Any]]:
+
+def _lists(cluster: Cluster, reads: list[tuple[tuple[str, str], str]], *, label_selector: str = "",
+           workers: int, fallback: Iterable[str]) -> dict[ObjectKey, dict[str, Any]]:
+    """One LIST per (kind, namespace), concurrently; namespace "" lists across namespaces (see ``list_in``)."""
+    others = tuple(fallback)
+
+    def read(where: tuple[tuple[str, str], str]) -> list[dict[str, Any]]:
+        (api_version, kind), namespace = where
         if namespace:
-            return cluster.list(kind[0], kind[1], namespace=namespace, label_selector=label_selector)
-        return list_in(cluster, kind[0], kind[1], namespaces=fallback, label_selector=label_selector)
+            return cluster.list(api_version, kind, namespace=namespace, label_selector=label_selector)
+        return list_in(cluster, api_version, kind, namespaces=others, label_selector=label_selector)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(unique)))) as pool:
-        listed = list(pool.map(read, unique))
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(reads)))) as pool:
+        listed = list(pool.map(read, reads))
     return {ObjectKey.of(obj): obj for objects in listed for obj in objects}
 
 
@@ -76,8 +83,9 @@ def read_live(
     ``_where_sought``). Where RBAC forbids listing across namespaces, the LISTs are made in the namespaces
     of ``wanted`` and ``namespaces``."""
     wanted, inventory = list(wanted), list(inventory)
-    if len(set(wanted) | set(inventory)) <= get_limit:
-        return _each(cluster, set(wanted) | set(inventory), workers)
+    everything = set(wanted) | set(inventory)
+    if len(everything) <= get_limit:
+        return _each(cluster, everything, workers)
     extra_kinds = {(key.api_version, key.kind) for key in inventory}
     by_kind: dict[tuple[str, str], list[ObjectKey]] = {}
     for key in wanted:
@@ -115,21 +123,11 @@ def _where_sought(cluster: Cluster, sought: dict[tuple[str, str], list[ObjectKey
     namespaces of a cluster holding 7,000 others of their kinds, 0.2 s for 200 LISTs against 0.7–1.2 s for
     10 whole-kind LISTs). A cluster-scoped kind, or one spread over more than ``MAX_NAMESPACE_LISTS``
     namespaces, is listed whole."""
-    reads: list[tuple[tuple[str, str], str | None]] = []
+    reads: list[tuple[tuple[str, str], str]] = []
     for kind, keys in sought.items():
         spaces = sorted({key.namespace for key in keys})
         if "" in spaces or len(spaces) > MAX_NAMESPACE_LISTS:
-            reads.append((kind, None))
+            reads.append((kind, ""))
         else:
             reads.extend((kind, namespace) for namespace in spaces)
-    others = tuple(fallback)
-
-    def read(where: tuple[tuple[str, str], str | None]) -> list[dict[str, Any]]:
-        (api_version, kind), namespace = where
-        if namespace is None:
-            return list_in(cluster, api_version, kind, namespaces=others)
-        return cluster.list(api_version, kind, namespace=namespace)
-
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(reads)))) as pool:
-        listed = list(pool.map(read, reads))
-    return {ObjectKey.of(obj): obj for objects in listed for obj in objects}
+    return _lists(cluster, reads, workers=workers, fallback=fallback)
