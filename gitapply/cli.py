@@ -274,6 +274,9 @@ def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
           inventory_namespace: str = InventoryNamespace, kustomize_command: Optional[str] = KustomizeCommand,
           allow_remote_bases: bool = RemoteBases, max_input_size: Optional[float] = MaxInput) -> None:
     """Compare git with the cluster and report drift; writes nothing to the cluster."""
+    from pathlib import Path
+
+    from .cache import write_atomically
     from .ops.drift import check
     from .render.drift import drift_json, drift_junit, drift_prometheus, drift_summary, drift_table
 
@@ -288,9 +291,9 @@ def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
         _fail(err, err.exit_code)
     try:
         if junit:
-            _write_atomically(junit, drift_junit(report))
+            write_atomically(Path(junit), drift_junit(report).encode())
         if prometheus:
-            _write_atomically(prometheus, drift_prometheus(report))
+            write_atomically(Path(prometheus), drift_prometheus(report).encode())
     except OSError as err:
         _fail(err, 2)
     if output == "json":
@@ -464,16 +467,6 @@ def rollback(workload: str = argument(..., help="deployment/NAME, daemonset/NAME
                 _fail(ValueError(f"{key}: rollout {outcome.health}: {outcome.reason}"), ROLLOUT_FAILED)
     except GitapplyError as err:
         _fail(err, err.exit_code)
-
-
-def _write_atomically(path: str, text: str) -> None:
-    """Write a report so that a reader (node-exporter, a CI dashboard) never sees half of it."""
-    import os
-
-    partial = f"{path}.{os.getpid()}.tmp"
-    with open(partial, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(partial, path)
 
 
 INTERNAL_ERROR = 70

@@ -24,7 +24,7 @@ from typing import Any
 
 
 from .. import __version__
-from ..cache import cache_root, write_atomically
+from ..cache import cache_root, store
 from ..errors import (
     ClusterError,
     ConflictingWriteError,
@@ -248,7 +248,7 @@ class KubeCluster:
             except ValueError:
                 path.unlink(missing_ok=True)
         document = _builtin_definitions(self.request("GET", "/openapi/v2"))
-        write_atomically(path, json.dumps(document, separators=(",", ":")).encode())
+        store(path, json.dumps(document, separators=(",", ":")).encode())
         return document
 
     # -- reads ----------------------------------------------------------------------------------------------

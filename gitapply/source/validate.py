@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gitapply.cache import cache_root, write_atomically
+from gitapply.cache import cache_root, store
 from gitapply.errors import SourceError
 from gitapply.merge.schema import bundled_definitions, bundled_versions, nearest_bundled_version
 from gitapply.model import Manifest, Origin
@@ -321,7 +321,7 @@ def _cached_definitions(version: tuple[int, int], kinds: list[tuple[str, str]]
     else:
         index = {f"{api_version}/{kind}": name for (api_version, kind), name in _kind_names(
             _all_definitions(version)).items()}
-        write_atomically(index_path, json.dumps(index).encode())
+        store(index_path, json.dumps(index).encode())
     definitions: dict[str, Any] = {}
     names: dict[tuple[str, str], str] = {}
     for api_version, kind in kinds:
@@ -334,7 +334,7 @@ def _cached_definitions(version: tuple[int, int], kinds: list[tuple[str, str]]
             definitions.update(json.loads(path.read_bytes()))
         else:
             closure = _closure(_all_definitions(version), name)
-            write_atomically(path, json.dumps(closure, separators=(",", ":")).encode())
+            store(path, json.dumps(closure, separators=(",", ":")).encode())
             definitions.update(closure)
     return definitions, names
 
