@@ -37,7 +37,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp \
     GITAPPLY_CACHE=/tmp/gitapply-cache \
-    GITAPPLY_CACHE_DIR=/tmp/gitapply-cache/repos \
     GITAPPLY_GIT_CREDENTIALS=/etc/gitapply/git \
     GIT_ASKPASS=/usr/local/bin/gitapply-askpass \
     GIT_TERMINAL_PROMPT=0 \

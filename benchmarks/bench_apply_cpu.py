@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench_cluster import newest_kubectl  # noqa: E402
 from benchmarks.data.fleet import fleet, namespaces  # noqa: E402
 from gitapply.cluster.kube import KubeCluster  # noqa: E402
-from gitapply.ops.apply import apply_all  # noqa: E402
+from benchmarks.data.seed import apply_objects  # noqa: E402
 from tests.harness.controlplane import ControlPlane  # noqa: E402
 
 TOTAL = int(os.environ.get("BENCH_OBJECTS", "500"))
@@ -48,7 +48,7 @@ def children_cpu() -> float:
 
 
 def write_fleet(cluster: KubeCluster, folder: Path, prefix: str) -> Path:
-    apply_all(cluster, namespaces(prefix=prefix))
+    apply_objects(cluster, namespaces(prefix=prefix), app=f"{prefix}-namespaces")
     folder.mkdir(parents=True)
     for index, obj in enumerate(fleet(TOTAL, prefix=prefix)):
         (folder / f"{index:05d}.json").write_text(json.dumps(obj))

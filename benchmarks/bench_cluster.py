@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.data.fleet import fleet, kinds, namespaces  # noqa: E402
 from gitapply.cluster.kube import KubeCluster  # noqa: E402
 from gitapply.cluster.snapshot import snapshot  # noqa: E402
-from gitapply.ops.apply import apply_all  # noqa: E402
+from benchmarks.data.seed import apply_objects  # noqa: E402
 from tests.harness.controlplane import ControlPlane  # noqa: E402
 
 TOTAL = int(os.environ.get("BENCH_OBJECTS", "2000"))
@@ -40,11 +40,11 @@ def newest_kubectl() -> str:
 def main() -> None:
     with ControlPlane() as plane:
         cluster = KubeCluster(kubeconfig=plane.kubeconfig)
-        apply_all(cluster, namespaces())
+        apply_objects(cluster, namespaces(), app="bench-namespaces")
         objects = fleet(TOTAL)
         start = time.perf_counter()
         cluster.requests = 0
-        apply_all(cluster, objects)
+        apply_objects(cluster, objects, app="bench-fleet")
         created = time.perf_counter() - start
         print(f"gitapply apply of {TOTAL} new objects: {created:.2f} s, {cluster.requests} requests")
 

@@ -122,7 +122,7 @@ def cli(args: list[str], target: list[str], stdin: str = "") -> float:
 
 
 def main() -> None:
-    from gitapply.ops.apply import apply_all
+    from benchmarks.data.seed import apply_objects
     from gitapply.ops.prepare import Request, prepare
     from gitapply.ops.sync import plan_sync, write_sync
 
@@ -133,9 +133,9 @@ def main() -> None:
         rendered = subprocess.run([*argv, str(overlay)], check=True, capture_output=True, text=True).stdout
         print(f"{OBJECTS}-object overlay, rendered by `{' '.join(argv)}`; cluster: "
               f"{'v1.20.2 control plane' if real else 'embedded local (SQLite)'}")
-        apply_all(live, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}])
+        apply_objects(live, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}])
         request = Request(path=str(overlay), app="bench")
-        failures = write_sync(live, plan_sync(live, request), "default")
+        failures = write_sync(live, plan_sync(live, request))
         assert not failures, failures
 
         bare = median(lambda: subprocess.run([*argv, str(overlay)], check=True, capture_output=True))

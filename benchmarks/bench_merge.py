@@ -19,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.data.deployment import last_applied, live, modified  # noqa: E402
-from gitapply.merge import Schema, apply_patch, three_way_patch  # noqa: E402
+from gitapply import bundled  # noqa: E402
+from gitapply.merge import apply_patch, three_way_patch  # noqa: E402
 
 
 def median_us(func, rounds: int = 30, inner: int = 200) -> float:
@@ -33,7 +34,7 @@ def median_us(func, rounds: int = 30, inner: int = 200) -> float:
 
 
 def main() -> None:
-    node = Schema.bundled().for_kind("apps/v1", "Deployment")
+    node = bundled.schema().for_kind("apps/v1", "Deployment")
     original, desired, current = last_applied(), modified(), live()
     patch = three_way_patch(original, desired, current, node)
     print(f"live object: {len(json.dumps(current, separators=(',', ':')))} bytes of JSON; "

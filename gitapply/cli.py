@@ -20,12 +20,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Optional
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, NoReturn, Optional
 
 from . import __version__
 from .cliargs import CommandLine, Exit, argument, option
 from .errors import GitapplyError
 from .terminal import Terminal
+
+if TYPE_CHECKING:
+    from .cluster.base import Cluster
+    from .model import Change, Failure, ObjectKey
+    from .ops.sync import Planned, SyncOptions
+    from .session import AppSession, AppSpec, Rollouts
 
 app = CommandLine("gitapply", "GitOps apply/diff engine for Kubernetes.", f"gitapply {__version__}")
 console = Terminal("stdout")
@@ -68,7 +75,15 @@ MaxInput = option(None, "--max-input-size", metavar="MIB",
                        "(default 16 MiB per file, 256 MiB in all).")
 
 
-_LOCAL: dict[str, str | None] = {"path": None, "field_manager": None}
+@dataclass(slots=True)
+class _ClusterChoice:
+    """The global options that choose the cluster, set by ``_options`` before the command runs."""
+
+    local: str | None = None
+    field_manager: str | None = None
+
+
+_CHOICE = _ClusterChoice()
 
 
 @app.callback()
@@ -79,45 +94,54 @@ def _options(local: Optional[str] = option(None, "--local", envvar="GITAPPLY_LOC
                                                    help="The name gitapply's writes are recorded under in "
                                                         "managedFields (default: gitapply).")) -> None:
     """GitOps apply/diff engine for Kubernetes."""
-    _LOCAL["path"] = local
-    _LOCAL["field_manager"] = field_manager
+    _CHOICE.local, _CHOICE.field_manager = local, field_manager
 
 
-def _request(path: str, rev: Optional[str], subdir: Optional[str], namespace: str, selector: str, app_name: str,
-             prune: bool, force_prune: bool, inventory_namespace: str, *, kustomize_command: Optional[str] = None,
-             allow_remote_bases: bool = False, max_input_size: Optional[float] = None) -> Any:
+def _spec(path: str, *, rev: str | None, subdir: str | None, namespace: str, selector: str, app_name: str,
+          inventory_namespace: str, kustomize_command: str | None, allow_remote_bases: bool,
+          max_input_size: float | None, prune: bool = False, force_prune: bool = False,
+          sync: SyncOptions | None = None) -> AppSpec:
+    """The app the command line names; a bad value is a usage error (exit 2) before anything is read."""
     from .ops.prepare import Request, parse_selector
+    from .ops.sync import SyncOptions
+    from .session import AppSpec
     from .source import InputLimits
 
     if max_input_size is not None and not max_input_size > 0:
         _fail(ValueError(f"--max-input-size must be a positive number of MiB, not {max_input_size:g}"), 2)
     limits = InputLimits.of_mib(max_input_size) if max_input_size else InputLimits()
-    return Request(path=path, rev=rev, subdir=subdir, namespace=namespace,
-                   selector=parse_selector(selector) if selector else None, app=app_name, prune=prune,
-                   force_prune=force_prune, inventory_namespace=inventory_namespace,
-                   kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases, input_limits=limits)
+    try:
+        labels = parse_selector(selector) if selector else None
+    except GitapplyError as err:
+        _fail(err, err.exit_code)
+    source = Request(path=path, rev=rev, subdir=subdir, namespace=namespace,
+                     selector=labels, app=app_name, prune=prune,
+                     force_prune=force_prune, inventory_namespace=inventory_namespace,
+                     kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases,
+                     input_limits=limits)
+    return AppSpec(source, sync or SyncOptions())
 
 
-def _cluster(kubeconfig: Optional[str], context: Optional[str]) -> Any:
+def _cluster(kubeconfig: Optional[str], context: Optional[str]) -> Cluster:
     from .cluster.base import DEFAULT_FIELD_MANAGER
 
-    if _LOCAL["path"]:
+    field_manager = _CHOICE.field_manager or DEFAULT_FIELD_MANAGER
+    if _CHOICE.local:
         if kubeconfig or context:
             _fail(ValueError("--local and --kubeconfig/--context name two clusters; give one"), 2)
         from .cluster.local import LocalCluster
 
-        return LocalCluster(_LOCAL["path"], field_manager=_LOCAL["field_manager"] or DEFAULT_FIELD_MANAGER)
+        return LocalCluster(_CHOICE.local, field_manager=field_manager)
     from .cluster.kube import KubeCluster
 
-    cluster = KubeCluster(kubeconfig=kubeconfig, context=context,
-                          field_manager=_LOCAL["field_manager"] or DEFAULT_FIELD_MANAGER)
+    cluster = KubeCluster(kubeconfig=kubeconfig, context=context, field_manager=field_manager)
     if cluster.insecure:
         errors.line(f"warning: the API server's certificate is not verified (insecure-skip-tls-verify in the "
                     f"kubeconfig): {cluster.server}")
     return cluster
 
 
-def _fail(err: Exception, code: int) -> None:
+def _fail(err: Exception, code: int) -> NoReturn:
     errors.error(str(err))
     raise Exit(code)
 
@@ -132,24 +156,15 @@ def diff(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = 
          kustomize_command: Optional[str] = KustomizeCommand, allow_remote_bases: bool = RemoteBases,
          max_input_size: Optional[float] = MaxInput) -> None:
     """Show what apply would change: the live objects against what they would become."""
-    from .engine.plan import PruneGuardError
-    from .ops.apply import confirm_patches, server_predictions
-    from .ops.prepare import prepare
     from .render.diff import unified
     from .render.report import json_report, summary
 
+    spec = _spec(path, rev=rev, subdir=subdir, namespace=namespace, selector=selector, app_name=app_name,
+                 inventory_namespace=inventory_namespace, kustomize_command=kustomize_command,
+                 allow_remote_bases=allow_remote_bases, max_input_size=max_input_size, prune=prune,
+                 force_prune=True)
     try:
-        request = _request(path, rev, subdir, namespace, selector, app_name, prune, True, inventory_namespace,
-                           kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases,
-                           max_input_size=max_input_size)
-        cluster = _cluster(kubeconfig, context)
-        prepared = prepare(cluster, request)
-        # a predicted patch is shown only when the server's dry-run agrees it changes something
-        plan = confirm_patches(cluster, prepared.plan, prepared.nodes)
-        if server_dry_run:
-            plan = server_predictions(cluster, plan)
-    except PruneGuardError as err:
-        _fail(err, 2)
+        plan = _session(spec, kubeconfig, context).diff(server_dry_run=server_dry_run)
     except GitapplyError as err:
         _fail(err, err.exit_code)
     if output == "json":
@@ -160,6 +175,12 @@ def diff(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = 
             _print_diff(out, unified(change))
         out.line(summary(plan))
     raise Exit(1 if plan.has_changes else 0)
+
+
+def _session(spec: AppSpec, kubeconfig: Optional[str], context: Optional[str]) -> AppSession:
+    from .session import AppSession
+
+    return AppSession(_cluster(kubeconfig, context), spec)
 
 
 def _print_diff(out: Terminal, text: str) -> None:
@@ -189,45 +210,46 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
           inventory_namespace: str = InventoryNamespace, kustomize_command: Optional[str] = KustomizeCommand,
           allow_remote_bases: bool = RemoteBases, max_input_size: Optional[float] = MaxInput) -> None:
     """Create, patch (and with --prune, delete) objects so the cluster matches git."""
-    from .engine.plan import PruneGuardError
     from .model import Action
-    from .ops.sync import SyncOptions, plan_sync, write_sync
+    from .ops.sync import SyncOptions
     from .render.report import failure_lines, json_report, outcome_line, summary
 
-    options = SyncOptions(heal_unmanaged=heal_unmanaged, force_replace=force_replace,
-                          server_checks=not no_preflight)
+    spec = _spec(path, rev=rev, subdir=subdir, namespace=namespace, selector=selector, app_name=app_name,
+                 inventory_namespace=inventory_namespace, kustomize_command=kustomize_command,
+                 allow_remote_bases=allow_remote_bases, max_input_size=max_input_size, prune=prune,
+                 force_prune=force_prune, sync=SyncOptions(heal_unmanaged=heal_unmanaged,
+                                                           force_replace=force_replace,
+                                                           server_checks=not no_preflight))
     try:
-        cluster = _cluster(kubeconfig, context)
-        request = _request(path, rev, subdir, namespace, selector, app_name, prune, force_prune,
-                           inventory_namespace, kustomize_command=kustomize_command,
-                           allow_remote_bases=allow_remote_bases, max_input_size=max_input_size)
-        planned = plan_sync(cluster, request, options)
-    except PruneGuardError as err:
-        _fail(err, 2)
+        session = _session(spec, kubeconfig, context)
+        planned = session.plan()
     except GitapplyError as err:
         _fail(err, err.exit_code)
     if planned.refusals:
-        for message in planned.refusals:
-            errors.error(message)
+        for refusal in planned.refusals:
+            errors.error(refusal.message)
         errors.line("nothing was applied")
         raise Exit(2)
-    plan, marks = planned.plan, planned.marks
+    plan = planned.plan
     with _progress("applying", len(plan.changes)) as step:
 
-        def done(change: Any, failure: Any) -> None:
+        def done(change: Change, failure: Failure | None) -> None:
             step()
             if failure is None and output != "json":
                 console.line(outcome_line(change, dry_run=dry_run))
 
-        failures = write_sync(cluster, planned, inventory_namespace, dry_run=dry_run, on_done=done)
+        try:
+            failures = session.apply(planned, dry_run=dry_run, on_done=done)
+        except GitapplyError as err:
+            _fail(err, err.exit_code)
     for change in plan.changes:
         if change.action is Action.UNCHANGED and output != "json":
             console.line(outcome_line(change, dry_run=dry_run))
     for line in failure_lines(failures):
         errors.error(line)
-    failed_rollouts = []
+    failed_rollouts: tuple[ObjectKey, ...] = ()
     if (wait or rollback_on_failure) and not dry_run and not failures:
-        failed_rollouts = _wait_and_restore(cluster, plan, marks, timeout, rollback_on_failure)
+        failed_rollouts = _wait_for_rollouts(session, planned, timeout, rollback_on_failure).failed
     if output == "json":
         report = json_report(plan)
         report["failures"] = [{"object": str(f.key), "message": f.message} for f in failures]
@@ -235,32 +257,33 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
         console.json(report)
     else:
         console.line(summary(plan) + (" (dry run)" if dry_run else ""))
-    cluster_failed = any(f.unreachable or f.inventory for f in failures)  # not the objects': run apply again
-    raise Exit(3 if cluster_failed else 1 if failures else ROLLOUT_FAILED if failed_rollouts else 0)
+    raise Exit(_apply_exit_code(failures, failed_rollouts))
 
 
 ROLLOUT_FAILED = 4
 
 
-def _wait_and_restore(cluster: Any, plan: Any, marks: Any, timeout: float, restore_failed: bool) -> list[Any]:
-    """Wait for the plan's rollouts; report each; restore the failed ones when asked. Returns the failed."""
-    from .engine.health import Health
-    from .ops.rollout import restore, rolled_out, wait
+def _apply_exit_code(failures: list[Failure], failed_rollouts: tuple[ObjectKey, ...]) -> int:
+    """3 when the cluster failed part-way (run apply again), 1 when objects were refused (fix them),
+    4 when a rollout failed, else 0; see the module docstring."""
+    if any(failure.cluster_failed for failure in failures):
+        return 3
+    return 1 if failures else ROLLOUT_FAILED if failed_rollouts else 0
+
+
+def _wait_for_rollouts(session: AppSession, planned: Planned, timeout: float, restore_failed: bool) -> Rollouts:
+    """Wait for the plan's rollouts, telling each as it settles; say which failed and which were restored."""
     from .render.report import resource_name
 
-    def show(outcome: Any) -> None:
-        errors.line(f"{resource_name(outcome.key)}: {outcome.health} ({outcome.reason})")
-
-    outcomes = wait(cluster, rolled_out(plan.changes), timeout=timeout, on_change=show)
-    failed = [o.key for o in outcomes if o.health is not Health.READY]
-    for outcome in outcomes:
-        if outcome.health is not Health.READY:
+    rollouts = session.wait(planned, timeout=timeout, restore_failed=restore_failed,
+                            on_change=lambda o: errors.line(f"{resource_name(o.key)}: {o.health} ({o.reason})"))
+    for outcome in rollouts.outcomes:
+        if outcome.key in rollouts.failed:
             errors.error(f"{outcome.key}: rollout {outcome.health}: {outcome.reason}")
-    if failed and restore_failed:
-        for change in restore(cluster, plan.changes, set(failed), marks):
-            console.line(f"{resource_name(change.key)} -n {change.key.namespace} rolled back "
-                         "to its previous configuration")
-    return failed
+    for change in rollouts.restored:
+        console.line(f"{resource_name(change.key)} -n {change.key.namespace} rolled back "
+                     "to its previous configuration")
+    return rollouts
 
 
 @app.command()
@@ -277,16 +300,15 @@ def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
     from pathlib import Path
 
     from .cache import write_atomically
-    from .ops.drift import check
     from .render.drift import drift_json, drift_junit, drift_prometheus, drift_summary, drift_table
 
     if fail_on not in ("drift", "pending", "any"):
         _fail(ValueError(f"--fail-on must be drift, pending or any, not {fail_on!r}"), 2)
+    spec = _spec(path, rev=rev, subdir=subdir, namespace=namespace, selector=selector, app_name=app_name,
+                 inventory_namespace=inventory_namespace, kustomize_command=kustomize_command,
+                 allow_remote_bases=allow_remote_bases, max_input_size=max_input_size)
     try:
-        request = _request(path, rev, subdir, namespace, selector, app_name, False, False, inventory_namespace,
-                           kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases,
-                           max_input_size=max_input_size)
-        report = check(_cluster(kubeconfig, context), request)
+        report = _session(spec, kubeconfig, context).drift()
     except GitapplyError as err:
         _fail(err, err.exit_code)
     try:
@@ -344,10 +366,10 @@ def reconcile(path: Optional[str] = argument(None, help="A directory or a git re
     import threading
 
     from .controller import logs
-    from .controller.apps import AppSpec, parse_apps
+    from .controller.apps import AppEntry, parse_apps
     from .controller.lease import Timing
     from .controller.process import ControllerOptions, run
-    from .ops.prepare import app_name as derive_app_name
+    from .ops.sync import SyncOptions
 
     if log_format not in ("text", "json"):
         _fail(ValueError(f"--log-format must be text or json, not {log_format!r}"), 2)
@@ -359,46 +381,45 @@ def reconcile(path: Optional[str] = argument(None, help="A directory or a git re
     timing = Timing(lease_duration, renew_deadline, retry_period)
     if leader_elect and timing.problems():
         _fail(ValueError("; ".join(timing.problems())), 2)
-    address = None
-    try:
-        if metrics_addr:
-            from .controller.server import parse_address
 
-            address = parse_address(metrics_addr)
-        defaults = AppSpec(name=app_name, repository=path or "", rev=rev, path=subdir, namespace=namespace,
-                           interval=interval, prune=prune, detect_only=detect_only,
-                           inventory_namespace=inventory_namespace)
+    def spec_for(entry: AppEntry) -> AppSpec:
+        return _spec(entry.repository, rev=entry.rev, subdir=entry.path, namespace=entry.namespace,
+                     selector=selector, app_name=entry.name, inventory_namespace=entry.inventory_namespace,
+                     kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases,
+                     max_input_size=max_input_size, prune=entry.prune,
+                     sync=SyncOptions(heal_unmanaged=heal_unmanaged))
+
+    defaults = AppEntry(name=app_name, repository=path or "", rev=rev, path=subdir, namespace=namespace,
+                        interval=interval, prune=prune, detect_only=detect_only,
+                        inventory_namespace=inventory_namespace)
+    try:
+        address = _metrics_address(metrics_addr)
         if apps_file is not None:
             with open(apps_file, encoding="utf-8") as handle:
-                specs = parse_apps(handle.read(), apps_file, defaults)
-        else:
-            specs = (defaults,)
-            request = _request(path or "", rev, subdir, namespace, selector, app_name, prune, False,
-                               inventory_namespace, kustomize_command=kustomize_command,
-                               allow_remote_bases=allow_remote_bases, max_input_size=max_input_size)
-            specs = (AppSpec(**{**{f: getattr(defaults, f) for f in AppSpec.__slots__},
-                                "name": derive_app_name(request)}),)
+                entries = parse_apps(handle.read(), apps_file, defaults)
+        else:  # one app, named as diff and apply name it
+            entries = (replace(defaults, name=spec_for(defaults).name),)
         cluster = _cluster(kubeconfig, context)
         lease_cluster = _cluster(kubeconfig, context) if leader_elect else cluster
     except (OSError, ValueError) as err:
         _fail(err, 2)
     except GitapplyError as err:
         _fail(err, err.exit_code)
-
-    def request_for(spec: Any) -> Any:
-        return _request(spec.repository, spec.rev, spec.path, spec.namespace, selector, spec.name, spec.prune,
-                        False, spec.inventory_namespace, kustomize_command=kustomize_command,
-                        allow_remote_bases=allow_remote_bases, max_input_size=max_input_size)
-
     logs.configure(logs.LogFormat(log_format))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     options = ControllerOptions(leader_elect=leader_elect, lease_namespace=lease_namespace, timing=timing,
-                                identity=identity, metrics_address=address, max_passes=passes,
-                                heal_unmanaged=heal_unmanaged)
-    ok = run(specs, options, cluster, lease_cluster, stop, request_for)
-    raise Exit(0 if ok else 1)
+                                identity=identity, metrics_address=address, max_passes=passes)
+    raise Exit(0 if run(entries, options, cluster, lease_cluster, stop, spec_for) else 1)
+
+
+def _metrics_address(text: str | None) -> tuple[str, int] | None:
+    if not text:
+        return None
+    from .controller.server import parse_address
+
+    return parse_address(text)
 
 
 _WORKLOAD_KINDS = {"deployment": "Deployment", "deploy": "Deployment", "deployments": "Deployment",
@@ -406,7 +427,7 @@ _WORKLOAD_KINDS = {"deployment": "Deployment", "deploy": "Deployment", "deployme
                    "statefulset": "StatefulSet", "sts": "StatefulSet", "statefulsets": "StatefulSet"}
 
 
-def _workload(ref: str, namespace: str, cluster: Any) -> Any:
+def _workload(ref: str, namespace: str, cluster: Cluster) -> ObjectKey:
     """``deployment/web`` → its ObjectKey (apps/v1), in ``namespace`` or the context's."""
     from .model import ObjectKey
 
@@ -490,9 +511,12 @@ def main() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
     except Exception as err:  # noqa: BLE001 - the one place every other exception ends
+        from .source import redact_text
+
         where = _crash_report(err)
-        errors.error(f"gitapply failed unexpectedly ({type(err).__name__}: {err}). "
-                     f"This is a bug in gitapply: please report it with {where}, which holds the details.")
+        errors.error(redact_text(f"gitapply failed unexpectedly ({type(err).__name__}: {err}). "
+                                 f"This is a bug in gitapply: please report it with {where}, which holds the "
+                                 "details."))
         sys.exit(INTERNAL_ERROR)
     sys.exit(code)
 
@@ -503,8 +527,9 @@ def _crash_report(err: Exception) -> str:
     import time
     import traceback
 
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = os.path.join(base, "gitapply", "crashes", f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt")
+    from .cache import folder
+
+    path = str(folder("crashes", f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"))
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w", encoding="utf-8") as handle:

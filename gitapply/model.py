@@ -23,6 +23,8 @@ class PatchType(StrEnum):
 
     STRATEGIC = "application/strategic-merge-patch+json"
     MERGE = "application/merge-patch+json"
+    APPLY = "application/apply-patch+yaml"
+    """Server-side apply: the body is the applied configuration, the server merges it and keeps ownership."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -49,6 +51,13 @@ class ObjectKey:
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        """``(group, kind, namespace, name)``: which object this is, whatever version it is served at. The
+        API server stores one object under every version of its group (``apps/v1`` and ``apps/v1beta2``
+        name the same Deployment), so sameness of objects is compared on this, never on the whole key."""
+        return (self.group, self.kind, self.namespace, self.name)
 
     def __str__(self) -> str:
         """``apps/Deployment/shop/web``, ``Namespace/shop``: the prefix of every message about the object."""
@@ -115,3 +124,36 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return any(change.action is not Action.UNCHANGED for change in self.changes)
+
+
+class FailureKind(StrEnum):
+    """Why a planned write was not made: a closed vocabulary that exit codes, metrics and output rest on."""
+
+    REFUSED = "refused"
+    """The server refused this object (validation, admission, RBAC on its kind); the other writes go on."""
+    IMMUTABLE = "immutable"
+    """The server refused a change to an immutable field (``--force-replace`` deletes and recreates)."""
+    OVERSIZED = "oversized"
+    """Too large for the last-applied record (the API's 256 KiB annotation limit); never sent."""
+    UNREACHABLE = "unreachable"
+    """The server stopped answering or refused the credentials: not this object's fault, and the same for every
+    write after it."""
+    INVENTORY = "inventory"
+    """Not an object's write: the app's inventory could not be recorded after the writes."""
+    NOT_LEADING = "not-leading"
+    """A controller replica that lost its Lease (or is stopping) skipped the write; the leader makes it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A change that was not made, and why; ``message`` names the object and says what to do."""
+
+    key: ObjectKey
+    action: Action
+    message: str
+    kind: FailureKind = FailureKind.REFUSED
+
+    @property
+    def cluster_failed(self) -> bool:
+        """The cluster's fault, not the object's: running the same apply again finishes the job."""
+        return self.kind in (FailureKind.UNREACHABLE, FailureKind.INVENTORY)

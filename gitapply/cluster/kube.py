@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,6 +29,7 @@ from ..cache import cache_root, store
 from ..errors import (
     ClusterError,
     ConflictingWriteError,
+    FieldConflictError,
     ConnectionFailedError,
     ForbiddenError,
     InvalidObjectError,
@@ -297,6 +299,15 @@ class KubeCluster:
                                content_type=str(patch_type), query=self._write_query(dry_run))
         return _typed(patched, key.api_version, key.kind)
 
+    def apply(self, obj: dict[str, Any], *, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
+        key = ObjectKey.of(obj)
+        resource = self.resource(key.api_version, key.kind)
+        query = self._write_query(dry_run) + ([("force", "true")] if force else [])
+        # JSON is YAML: the apply content type takes the object as it is
+        applied = self.request("PATCH", resource.path(key.namespace, key.name), subject=str(key), body=obj,
+                               content_type=str(PatchType.APPLY), query=query)
+        return _typed(applied, key.api_version, key.kind)
+
     def replace(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         key = ObjectKey.of(obj)
         resource = self.resource(key.api_version, key.kind)
@@ -382,6 +393,19 @@ def _status_body(data: bytes) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+_CONFLICT_MANAGER = re.compile(r'conflict with "([^"]*)"')
+
+
+def _field_conflicts(status: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """``(manager, field)`` for each field a server-side apply conflicted on (the 409's causes)."""
+    found = []
+    for cause in (status.get("details") or {}).get("causes") or ():
+        if cause.get("reason") == "FieldManagerConflict":
+            manager = _CONFLICT_MANAGER.search(cause.get("message") or "")
+            found.append((manager.group(1) if manager else "another manager", str(cause.get("field") or "")))
+    return tuple(found)
+
+
 def _map_api_error(code: int, http_reason: str, data: bytes, subject: str) -> ClusterError:
     status = _status_body(data)
     message = status.get("message") or http_reason or "request failed"
@@ -389,6 +413,10 @@ def _map_api_error(code: int, http_reason: str, data: bytes, subject: str) -> Cl
     if code == 404:
         return NotFoundError(subject, f"not found ({message})")
     if code == 409:
+        conflicts = _field_conflicts(status)
+        if conflicts:
+            named = "; ".join(f"{field} (held by {manager})" for manager, field in conflicts)
+            return FieldConflictError(subject, f"fields owned by other managers: {named}", conflicts)
         if reason == "AlreadyExists":
             return ConflictingWriteError(subject, f"already exists ({message}); it was created concurrently, re-run")
         return ConflictingWriteError(subject, f"changed while being written ({message}); re-run to retry")
@@ -396,7 +424,10 @@ def _map_api_error(code: int, http_reason: str, data: bytes, subject: str) -> Cl
         causes = (status.get("details") or {}).get("causes") or ()
         fields = ", ".join(sorted({cause.get("field", "") for cause in causes if cause.get("field")}))
         where = f" (fields: {fields})" if fields else ""
-        return InvalidObjectError(subject, f"the server rejected the object{where}: {message}")
+        # the server has no reason code of its own for an immutable field; each cause's message says it
+        immutable = any("field is immutable" in (cause.get("message") or "") for cause in causes) or \
+            (not causes and "field is immutable" in message)
+        return InvalidObjectError(subject, f"the server rejected the object{where}: {message}", immutable=immutable)
     if code in (401, 403):
         error = ForbiddenError if code == 403 else ConnectionFailedError
         return error(subject, f"not allowed ({message}); check the credentials and RBAC of the kubeconfig user")

@@ -25,11 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from .. import bundled
 from ..engine.normalize import SERVER_OWNED_METADATA, by_type, secret_string_data
 from ..engine.ownership import Author, record_update
 from ..errors import ConflictingWriteError, InvalidObjectError, NotFoundError, UnknownKindError
-from ..merge import MergeError, Node, Schema, apply_patch
-from ..merge.schema import nearest_bundled_version
+from ..merge import MergeError, Node, apply_patch
 from ..model import ObjectKey, PatchType
 from .base import DEFAULT_FIELD_MANAGER, Propagation, Resource
 
@@ -62,8 +62,8 @@ class LocalCluster:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
         self._in_transaction = False
-        self._schema = Schema.bundled()
-        self._version = "v{}.{}.0-gitapply-local".format(*nearest_bundled_version(None))
+        self._schema = bundled.schema()
+        self._version = "v{}.{}.0-gitapply-local".format(*bundled.nearest_version(None))
         self.requests = 0
         with self._lock:
             self._db.executescript(_SCHEMA)
@@ -109,7 +109,7 @@ class LocalCluster:
         self.requests += 1
         with self._lock:
             row = self._db.execute("SELECT body FROM objects WHERE grp=? AND kind=? AND namespace=? AND name=?",
-                                   (key.group, key.kind, key.namespace, key.name)).fetchone()
+                                   key.identity).fetchone()
         return json.loads(row[0]) if row else None
 
     def list(self, api_version: str, kind: str, *, namespace: str = "",
@@ -176,7 +176,7 @@ class LocalCluster:
             return
         with self._transaction():
             self._db.execute("DELETE FROM objects WHERE grp=? AND kind=? AND namespace=? AND name=?",
-                             (key.group, key.kind, key.namespace, key.name))
+                             key.identity)
             if key.kind == "Namespace" and not key.group:
                 self._db.execute("DELETE FROM objects WHERE namespace=?", (key.name,))
 
@@ -221,7 +221,7 @@ class LocalCluster:
         rv = self._db.execute("UPDATE counter SET rv = rv + 1 WHERE id = 1 RETURNING rv").fetchone()[0]
         obj["metadata"]["resourceVersion"] = str(rv)
         self._db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?)",
-                         (key.group, key.kind, key.namespace, key.name, json.dumps(obj)))
+                         (*key.identity, json.dumps(obj)))
         return obj
 
 
@@ -258,7 +258,8 @@ def _check_immutable(key: ObjectKey, live: dict[str, Any], result: dict[str, Any
     if before is not None and before != after:
         field = ".".join(path)
         raise InvalidObjectError(str(key), f"the server rejected the object (fields: {field}): {key.kind} "
-                                           f"{key.name!r} is invalid: {field}: Invalid value: field is immutable")
+                                           f"{key.name!r} is invalid: {field}: Invalid value: field is immutable",
+                                   immutable=True)
 
 
 def _rolled_out(obj: dict[str, Any]) -> dict[str, Any]:

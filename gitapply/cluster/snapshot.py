@@ -1,4 +1,4 @@
-"""Reading live state in bulk: one LIST per kind (paginated), kinds read concurrently.
+"""Reading live state in bulk: a GET per object for a small app, else one LIST per kind (paginated), concurrently.
 
 Diffing thousands of objects must cost a handful of requests, not one GET per object; this is the one
 place that turns "these kinds" into "these live objects, by key".

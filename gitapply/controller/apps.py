@@ -29,7 +29,7 @@ from ..errors import SourceError
 
 
 @dataclass(frozen=True, slots=True)
-class AppSpec:
+class AppEntry:
     """One app the controller keeps converged (or, ``detect_only``, watches)."""
 
     name: str
@@ -53,7 +53,7 @@ _FIELDS = {"name": str, "repository": str, "rev": str, "path": str, "namespace":
 _ATTRIBUTES = {"detectOnly": "detect_only", "inventoryNamespace": "inventory_namespace"}
 
 
-def parse_apps(text: str, filename: str, defaults: AppSpec) -> tuple[AppSpec, ...]:
+def parse_apps(text: str, filename: str, defaults: AppEntry) -> tuple[AppEntry, ...]:
     """The apps in ``text`` (the file ``filename``), unset fields taken from ``defaults``; raises
     ``AppsFileError`` listing every problem."""
     problems: list[str] = []
@@ -105,7 +105,7 @@ def _apps_node(root: yaml.Node | None, filename: str, problems: list[str]) -> li
     return items
 
 
-def _app(node: yaml.MappingNode, filename: str, defaults: AppSpec, problems: list[str]) -> AppSpec | None:
+def _app(node: yaml.MappingNode, filename: str, defaults: AppEntry, problems: list[str]) -> AppEntry | None:
     values: dict[str, Any] = {}
     before = len(problems)
     for key, value in node.value:
@@ -131,8 +131,8 @@ def _app(node: yaml.MappingNode, filename: str, defaults: AppSpec, problems: lis
         problems.append(f"{where}: interval must be above 0 seconds")
     if len(problems) > before:
         return None
-    base = {field: getattr(defaults, field) for field in AppSpec.__slots__}
-    return AppSpec(**{**base, **values})
+    base = {field: getattr(defaults, field) for field in AppEntry.__slots__}
+    return AppEntry(**{**base, **values})
 
 
 _KIND = {str: "a string", float: "a number of seconds", bool: "true or false"}

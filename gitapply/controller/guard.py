@@ -1,38 +1,29 @@
-"""A ``Cluster`` whose writes ask first: every create, patch, replace and delete (not dry-runs, not reads)
+"""A ``Cluster`` whose writes ask first: every create, patch, apply, replace and delete (not dry-runs, not reads)
 checks ``may_write`` just before it is sent, so a replica that lost its Lease, or is shutting down, starts no
 new write. The write already in flight finishes; the ones after it fail with ``NotLeadingError``, which the
 loop counts as skipped rather than as a problem of the app."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Callable, Iterable
 
 from ..cluster.base import Cluster, Propagation, Resource
-from ..errors import GitapplyError
+from ..errors import NotLeadingError
 from ..merge import Node
 from ..model import ObjectKey, PatchType
 
 
-class NotLeadingError(GitapplyError):
-    """A write was not sent: this replica does not (or no longer) hold the app's Lease, or it is stopping."""
-
-
 class GuardedCluster:
-    """``cluster`` with every write guarded by ``may_write``; ``refused`` lists the objects not written."""
+    """``cluster`` with every write guarded by ``may_write``."""
 
     def __init__(self, cluster: Cluster, may_write: Callable[[], bool]) -> None:
         self._cluster = cluster
         self._may_write = may_write
         self.field_manager = cluster.field_manager
-        self._lock = threading.Lock()
-        self.refused: set[ObjectKey] = set()
 
     def _check(self, key: ObjectKey, dry_run: bool) -> None:
         if dry_run or self._may_write():
             return
-        with self._lock:
-            self.refused.add(key)
         raise NotLeadingError(str(key), "not written: this replica is not leading (the Lease was lost or the "
                                         "process is stopping); the leader writes it")
 
@@ -66,6 +57,10 @@ class GuardedCluster:
               dry_run: bool = False) -> dict[str, Any]:
         self._check(key, dry_run)
         return self._cluster.patch(key, patch, patch_type, dry_run=dry_run)
+
+    def apply(self, obj: dict[str, Any], *, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
+        self._check(ObjectKey.of(obj), dry_run)
+        return self._cluster.apply(obj, force=force, dry_run=dry_run)
 
     def replace(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         self._check(ObjectKey.of(obj), dry_run)

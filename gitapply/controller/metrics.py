@@ -1,27 +1,19 @@
-"""The controller's Prometheus metrics, per app (label ``app``), on a registry of their own.
-
-| metric | type | labels | meaning |
-| --- | --- | --- | --- |
-| ``gitapply_objects`` | gauge | app, state | objects by drift state at the last pass: in-sync, pending, drifted, missing, deleted |
-| ``gitapply_drifted_fields`` | gauge | app, manager | fields changed in the cluster at the last pass, by the manager that changed them ("unknown": none recorded) |
-| ``gitapply_last_successful_pass_timestamp_seconds`` | gauge | app | Unix time the last pass without problems finished |
-| ``gitapply_pass_duration_seconds`` | histogram | app | how long passes take |
-| ``gitapply_passes_total`` | counter | app, result | passes by result: ok, failed |
-| ``gitapply_writes_total`` | counter | app, action | objects written: create, patch, replace, prune |
-| ``gitapply_errors_total`` | counter | app, reason | problems by reason (``ErrorReason``) |
-| ``gitapply_events_total`` | counter | app, reason, outcome | Events sent or dropped by the rate limit |
-| ``gitapply_leader`` | gauge | app | 1 while this replica holds the app's Lease (always 1 without --leader-elect) |
+"""The controller's Prometheus metrics, per app (label ``app``), on a registry of their own: the families of
+``render.prometheus`` (names, types, labels and help texts are defined there, once), exposed through
+``prometheus_client``. The drift families are filled from the same samples as the drift textfile's; the rest
+count passes, writes, problems (``ErrorReason``), Events and leadership. docs/controller.md has the table.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from enum import StrEnum
 
 from prometheus_client import CollectorRegistry, Counter as PromCounter, Gauge, Histogram, generate_latest
 
-from ..engine.drift import DriftReport, FieldState, ObjectState
+from ..engine.drift import DriftReport, ObjectState
 from ..model import Action
+from ..render import prometheus as vocabulary
+from ..render.prometheus import Family
 
 
 class ErrorReason(StrEnum):
@@ -32,6 +24,7 @@ class ErrorReason(StrEnum):
     REFUSED = "refused"            # the server refused an object (dry-run or write)
     NOT_LEADING = "not-leading"    # a write skipped: the Lease was lost, or the process is stopping
     EVENT = "event"                # an Event could not be sent
+    INTERNAL = "internal"          # a bug in gitapply failed the pass (told in the log)
 
 
 _BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -43,26 +36,22 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.objects = Gauge("gitapply_objects", "Objects by drift state at the last pass.", ["app", "state"],
-                             registry=r)
-        self.drifted_fields = Gauge("gitapply_drifted_fields", "Fields changed in the cluster at the last pass, "
-                                    "by the manager that changed them.", ["app", "manager"], registry=r)
-        self.last_success = Gauge("gitapply_last_successful_pass_timestamp_seconds",
-                                  "Unix time the last pass without problems finished.", ["app"], registry=r)
-        self.duration = Histogram("gitapply_pass_duration_seconds", "Duration of a pass.", ["app"],
-                                  buckets=_BUCKETS, registry=r)
-        self.passes = PromCounter("gitapply_passes", "Passes by result.", ["app", "result"], registry=r)
-        self.writes = PromCounter("gitapply_writes", "Objects written, by action.", ["app", "action"], registry=r)
-        self.errors = PromCounter("gitapply_errors", "Problems, by reason.", ["app", "reason"], registry=r)
-        self.events = PromCounter("gitapply_events", "Events sent or dropped by the rate limit.",
-                                  ["app", "reason", "outcome"], registry=r)
-        self.leader = Gauge("gitapply_leader", "1 while this replica holds the app's Lease.", ["app"], registry=r)
-        self._managers: dict[str, set[str]] = {}
+        self.drift = {family: Gauge(*_declared(family), registry=r) for family in vocabulary.DRIFT_FAMILIES}
+        self.last_success = Gauge(*_declared(vocabulary.LAST_SUCCESSFUL_PASS), registry=r)
+        self.duration = Histogram(*_declared(vocabulary.PASS_DURATION), buckets=_BUCKETS, registry=r)
+        self.passes = PromCounter(*_declared(vocabulary.PASSES), registry=r)
+        self.writes = PromCounter(*_declared(vocabulary.WRITES), registry=r)
+        self.errors = PromCounter(*_declared(vocabulary.ERRORS), registry=r)
+        self.events = PromCounter(*_declared(vocabulary.EVENTS), registry=r)
+        self.leader = Gauge(*_declared(vocabulary.LEADER), registry=r)
+        self._series: dict[tuple[str, Family], set[tuple[str, ...]]] = {}
 
     def app_started(self, app: str) -> None:
         """Every series of an app exists from the start, at zero: a rate() over it needs no first event."""
         for state in ObjectState:
-            self.objects.labels(app, str(state))
+            self.drift[vocabulary.OBJECTS].labels(app, str(state))
+        for field_state in vocabulary.COUNTED_FIELDS:
+            self.drift[vocabulary.DRIFT_FIELDS].labels(app, str(field_state))
         for result in ("ok", "failed"):
             self.passes.labels(app, result)
         for action in (Action.CREATE, Action.PATCH, Action.REPLACE, Action.PRUNE):
@@ -73,18 +62,17 @@ class Metrics:
         self.duration.labels(app)
 
     def observe(self, app: str, report: DriftReport) -> None:
-        """The states and drifted fields a pass found."""
-        for state in ObjectState:
-            self.objects.labels(app, str(state)).set(report.count(state))
-        by_manager = Counter(
-            item.changed_by.manager if item.changed_by is not None else "unknown"
-            for obj in report.objects for item in obj.fields
-            if item.state in (FieldState.DRIFT, FieldState.UNMANAGED))
-        for gone in self._managers.get(app, set()) - by_manager.keys():
-            self.drifted_fields.remove(app, gone)
-        for manager, count in by_manager.items():
-            self.drifted_fields.labels(app, manager).set(count)
-        self._managers[app] = set(by_manager)
+        """The drift a pass found: the drift families' samples, as the textfile has them; a series the pass
+        no longer has (a manager whose fields are back in line) is removed, not left at its last value."""
+        for family, samples in vocabulary.drift_samples(report, app).items():
+            gauge, found = self.drift[family], set()
+            for labels, value in samples:
+                values = tuple(labels[name] for name in family.labels)
+                gauge.labels(*values).set(value)
+                found.add(values)
+            for gone in self._series.get((app, family), set()) - found:
+                gauge.remove(*gone)
+            self._series[(app, family)] = found
 
     def pass_done(self, app: str, seconds: float, *, ok: bool, finished_at: float) -> None:
         self.duration.labels(app).observe(seconds)
@@ -107,3 +95,9 @@ class Metrics:
     def text(self) -> bytes:
         """The exposition format, for ``/metrics``."""
         return generate_latest(self.registry)
+
+
+def _declared(family: Family) -> tuple[str, str, tuple[str, ...]]:
+    """A family's name, help text and label names, as prometheus_client's constructors take them (a
+    counter's ``_total`` is its own to add: it takes the name with or without it)."""
+    return family.name, family.help, family.labels

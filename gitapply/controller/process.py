@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..cluster.base import Cluster
-from ..ops.prepare import Request
-from ..ops.sync import SyncOptions
-from .apps import AppSpec
+from ..session import AppSpec
+from .apps import AppEntry
 from .elector import LeaderElector
 from .lease import Timing, lease_name
 from .metrics import Metrics
@@ -36,7 +35,6 @@ class ControllerOptions:
     identity: str = ""
     metrics_address: tuple[str, int] | None = None
     max_passes: int | None = None
-    heal_unmanaged: bool = False
 
 
 def default_identity() -> str:
@@ -44,8 +42,8 @@ def default_identity() -> str:
     return f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
-def run(apps: tuple[AppSpec, ...], options: ControllerOptions, cluster: Cluster, lease_cluster: Cluster,
-        stop: threading.Event, request_for: Callable[[AppSpec], Request]) -> bool:
+def run(apps: tuple[AppEntry, ...], options: ControllerOptions, cluster: Cluster, lease_cluster: Cluster,
+        stop: threading.Event, spec_for: Callable[[AppEntry], AppSpec]) -> bool:
     """Run every app until ``stop`` is set (or each ran ``max_passes``); True when every app's last pass
     was ok."""
     metrics, probes = Metrics(), Probes()
@@ -59,23 +57,23 @@ def run(apps: tuple[AppSpec, ...], options: ControllerOptions, cluster: Cluster,
     results: dict[str, Outcome | None] = {}
     electors: list[LeaderElector] = []
     threads = []
-    for spec in apps:
-        metrics.app_started(spec.name)
+    for entry in apps:
+        metrics.app_started(entry.name)
         wake = threading.Event()
         elector = None
         if options.leader_elect:
-            elector = LeaderElector(lease_cluster, name=lease_name(spec.name), namespace=namespace,
-                                    identity=identity, timing=options.timing, app=spec.name,
-                                    on_change=_on_change(metrics, spec.name, wake))
+            elector = LeaderElector(lease_cluster, name=lease_name(entry.name), namespace=namespace,
+                                    identity=identity, timing=options.timing, app=entry.name,
+                                    on_change=_on_change(metrics, entry.name, wake))
             electors.append(elector)
         else:
-            metrics.leading(spec.name, True)
+            metrics.leading(entry.name, True)
         may_write = elector.can_write if elector is not None else (lambda: not stop.is_set())
-        runner = AppRunner(spec.name, request_for(spec), cluster, metrics, may_write, detect_only=spec.detect_only,
-                           instance=identity, options=SyncOptions(heal_unmanaged=options.heal_unmanaged))
-        probes.started(spec.name, spec.interval, time.monotonic())
-        thread = threading.Thread(target=_loop, name=f"app-{spec.name}",
-                                  args=(runner, spec, probes, stop, wake, options.max_passes, results))
+        runner = AppRunner(entry.name, spec_for(entry), cluster, metrics, may_write, detect_only=entry.detect_only,
+                           instance=identity)
+        probes.started(entry.name, entry.interval, time.monotonic())
+        thread = threading.Thread(target=_loop, name=f"app-{entry.name}",
+                                  args=(runner, entry, probes, stop, wake, options.max_passes, results))
         threads.append(thread)
     for elector in electors:
         elector.start()
@@ -102,27 +100,27 @@ def _on_change(metrics: Metrics, app: str, wake: threading.Event) -> Callable[[b
     return changed
 
 
-def _loop(runner: AppRunner, spec: AppSpec, probes: Probes, stop: threading.Event, wake: threading.Event,
+def _loop(runner: AppRunner, entry: AppEntry, probes: Probes, stop: threading.Event, wake: threading.Event,
           max_passes: int | None, results: dict[str, Outcome | None]) -> None:
     number = 0
-    results[spec.name] = None
+    results[entry.name] = None
     try:
         while not stop.is_set() and (max_passes is None or number < max_passes):
             number += 1
-            probes.ticked(spec.name, time.monotonic())
+            probes.ticked(entry.name, time.monotonic())
             outcome = runner.run_pass(number)
-            results[spec.name] = outcome
-            probes.finished(spec.name, time.monotonic(), git_reachable=outcome.git_reachable)
-            _report(spec.name, outcome)
+            results[entry.name] = outcome
+            probes.finished(entry.name, time.monotonic(), git_reachable=outcome.git_reachable)
+            _report(entry.name, outcome)
             if max_passes is not None and number >= max_passes:
                 break
-            deadline = time.monotonic() + spec.interval
+            deadline = time.monotonic() + entry.interval
             while not stop.is_set() and time.monotonic() < deadline:
                 if wake.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
                     wake.clear()
                     break
     finally:
-        probes.stopped(spec.name)
+        probes.stopped(entry.name)
 
 
 def _report(app: str, outcome: Outcome) -> None:

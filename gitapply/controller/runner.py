@@ -15,11 +15,9 @@ from typing import Any, Callable
 
 from ..cluster.base import Cluster
 from ..errors import GitapplyError, SourceError, SourceUnreachableError
-from ..model import Action, Change, ObjectKey
-from ..ops.apply import Failure
-from ..ops.drift import classify_prepared
-from ..ops.prepare import Request, prepare
-from ..ops.sync import SyncOptions, plan_prepared, write_sync
+from ..model import Action, Change, Failure, FailureKind, ObjectKey
+from ..session import AppSession, AppSpec
+from ..source import redact_text
 from .events import EventLimiter, Reason, change_message, drift_message, drifted_objects, event_object, reason_for
 from .guard import GuardedCluster
 from .metrics import ErrorReason, Metrics
@@ -48,16 +46,25 @@ class AppRunner:
     """The passes of one app."""
 
     app: str
-    request: Request
+    spec: AppSpec
     cluster: Cluster
     metrics: Metrics
     may_write: Callable[[], bool]
     detect_only: bool = False
     instance: str = "gitapply"
-    options: SyncOptions = SyncOptions()
     limiter: EventLimiter = field(default_factory=EventLimiter)
+    guarded: GuardedCluster = field(init=False)
+    session: AppSession = field(init=False)
+
+    def __post_init__(self) -> None:
+        # every write of a pass (objects, inventory, Events) goes through the guard: a replica that lost its
+        # Lease starts none
+        self.guarded = GuardedCluster(self.cluster, self.may_write)
+        self.session = AppSession(self.guarded, self.spec)
 
     def run_pass(self, number: int) -> Outcome:
+        """One pass; whatever goes wrong is this pass's failure (counted, logged, in readiness), never the
+        end of the app's thread."""
         start = time.monotonic()
         try:
             revision, changed, problems = self._pass(number)
@@ -68,6 +75,12 @@ class AppRunner:
             reason = ErrorReason.SOURCE if isinstance(err, SourceError) else ErrorReason.CLUSTER
             self.metrics.error(self.app, reason)
             return self._done(Outcome(number, None, 0, (str(err),), time.monotonic() - start))
+        except Exception as err:  # noqa: BLE001 - a bug must fail this pass, not kill the app's thread
+            log.debug("pass failed unexpectedly", exc_info=True, extra={"app": self.app})
+            self.metrics.error(self.app, ErrorReason.INTERNAL)
+            problem = redact_text(f"{self.app}: pass failed unexpectedly ({type(err).__name__}: {err}); this is a "
+                                  "bug in gitapply, please report it")
+            return self._done(Outcome(number, None, 0, (problem,), time.monotonic() - start))
         return self._done(Outcome(number, revision, changed, problems, time.monotonic() - start))
 
     def _done(self, outcome: Outcome) -> Outcome:
@@ -75,25 +88,24 @@ class AppRunner:
         return outcome
 
     def _pass(self, number: int) -> tuple[str | None, int, tuple[str, ...]]:
-        prepared = prepare(self.cluster, self.request)
-        report = classify_prepared(prepared, self.cluster.field_manager)
+        prepared = self.session.read()
+        report = self.session.drift(prepared)
         self.metrics.observe(self.app, report)
         revision = prepared.state.revision
         drifted = {item.key: item for item in drifted_objects(report.objects)}
         writing = not self.detect_only and self.may_write()
-        guarded = GuardedCluster(self.cluster, self.may_write)
         for item in drifted.values():
             message = drift_message(item)
             log.info(f"{self.app}: {item.key}: {message}",
                      extra={"app": self.app, "pass": number, "object": str(item.key), "action": "drifted"})
             if self.may_write():
-                self._event(guarded, item.key, prepared.live.get(item.key), Reason.DRIFTED, message)
+                self._event(self.guarded, item.key, prepared.live.get(item.key), Reason.DRIFTED, message)
         if not writing:
             return revision, 0, ()
-        planned = plan_prepared(guarded, prepared, self.options)
+        planned = self.session.plan(prepared)
         if planned.refusals:
             self.metrics.error(self.app, ErrorReason.REFUSED, len(planned.refusals))
-            return revision, 0, tuple(planned.refusals)
+            return revision, 0, tuple(refusal.message for refusal in planned.refusals)
 
         def done(change: Change, failure: Failure | None) -> None:
             if failure is not None:
@@ -104,15 +116,15 @@ class AppRunner:
                             "action": str(change.action)})
             reason = reason_for(change.action)
             if reason is not None:
-                self._event(guarded, change.key, change.live,
+                self._event(self.guarded, change.key, change.live,
                             reason, change_message(change.action, revision, drifted.get(change.key)))
 
-        failures = write_sync(guarded, planned, self.request.inventory_namespace, on_done=done)
-        skipped = [f for f in failures if f.key in guarded.refused]
+        failures = self.session.apply(planned, on_done=done)
+        skipped = [f for f in failures if f.kind is FailureKind.NOT_LEADING]
         if skipped:
             self.metrics.error(self.app, ErrorReason.NOT_LEADING, len(skipped))
             log.warning(f"{self.app}: {len(skipped)} write(s) skipped: not leading", extra={"app": self.app})
-        real = [f.message for f in failures if f.key not in guarded.refused]
+        real = [f.message for f in failures if f.kind is not FailureKind.NOT_LEADING]
         if real:
             self.metrics.error(self.app, ErrorReason.REFUSED, len(real))
         changed = sum(1 for c in planned.plan.changes if c.action is not Action.UNCHANGED)

@@ -37,11 +37,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Callable, Iterable, Mapping
 
-from ..merge import Node
-from ..merge.directives import go_str
+from ..merge import Node, go_str
 from ..model import Manifest, ObjectKey, Origin
 from .lastapplied import LAST_APPLIED, last_applied
-from .normalize import by_type, defaulted, normalised
+from .normalize import SYSTEM_WRITTEN_METADATA, by_type, defaulted, normalised
 from .ownership import Author, FieldPath, Ownership, ownership, owners
 from .rules import FieldManagers, FieldRules, Owned
 
@@ -133,9 +132,8 @@ USER_OWNED = (
     for field in ("resources", "env", "envFrom", "command", "args", "volumeMounts", "securityContext", "image")
 )
 
-# Written by the system or by gitapply itself: never compared.
-_SYSTEM_METADATA = {"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink",
-                    "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences", "finalizers"}
+# Labels and annotations written by the system or by gitapply itself: never compared (nor is
+# ``normalize.SYSTEM_WRITTEN_METADATA``).
 _SYSTEM_PREFIXES = ("kubectl.kubernetes.io/", "deployment.kubernetes.io/", "gitapply.io/")
 
 Leaves = dict[FieldPath, Any]
@@ -146,7 +144,7 @@ def comparable(obj: dict[str, Any] | None) -> dict[str, Any]:
     if not obj:
         return {}
     result = {key: value for key, value in obj.items() if key != "status"}
-    metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _SYSTEM_METADATA}
+    metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in SYSTEM_WRITTEN_METADATA}
     for section in ("labels", "annotations"):
         if section in metadata:
             kept = {k: v for k, v in (metadata[section] or {}).items() if not k.startswith(_SYSTEM_PREFIXES)}

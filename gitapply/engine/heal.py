@@ -13,8 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Iterable
 
-from ..merge import Node, apply_patch
-from ..merge.apply import merge_map
+from ..merge import Node, apply_patch, merge_patches
 from ..model import Action, PatchType, Plan
 from .drift import DriftReport, FieldDrift, FieldState
 from .lastapplied import last_applied
@@ -90,12 +89,12 @@ def with_healing(plan: Plan, report: DriftReport, nodes: Callable[[str, str], No
         found = drifts.get(change.key)
         unmanaged = found.fields_in(FieldState.UNMANAGED) if found else ()
         node = nodes(change.key.api_version, change.key.kind)
-        healable = change.action in (Action.PATCH, Action.UNCHANGED) and node is not None
-        if not unmanaged or not healable or change.live is None or change.desired is None:
+        healable = change.action in (Action.PATCH, Action.UNCHANGED)
+        if not unmanaged or not healable or node is None or change.live is None or change.desired is None:
             changes.append(change)
             continue
         healing = heal_patch(unmanaged, change.live, [change.desired, last_applied(change.live)], node)
-        patch = merge_map(change.body or {}, healing, node, server=False)
+        patch = merge_patches(change.body or {}, healing, node)
         predicted = apply_patch(change.live, patch, node)
         changes.append(dataclasses.replace(change, action=Action.PATCH, body=patch, predicted=predicted,
                                            patch_type=PatchType.STRATEGIC))

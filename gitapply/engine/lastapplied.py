@@ -15,6 +15,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..errors import RecordError
+from ..model import ObjectKey
+
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 _GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
@@ -47,14 +50,26 @@ def annotated(desired: dict[str, Any]) -> dict[str, Any]:
 def last_applied(live: dict[str, Any] | None) -> dict[str, Any] | None:
     """The configuration recorded on a live object by the last apply; None if it has none.
 
-    Raises ValueError when the annotation is not a JSON object (someone edited it by hand).
+    Raises ``RecordError`` naming the object when the annotation is not a JSON object (edited by hand).
     """
     if not live:
         return None
     text = ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
     if not text:
         return None
-    value = json.loads(text)
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        raise _unreadable(live, f"is not valid JSON ({err})") from err
     if not isinstance(value, dict):
-        raise ValueError(f"annotation {LAST_APPLIED} does not hold a JSON object")
+        raise _unreadable(live, "does not hold a JSON object")
     return value
+
+
+def _unreadable(live: dict[str, Any], problem: str) -> RecordError:
+    key = ObjectKey.of(live)
+    where = f" -n {key.namespace}" if key.namespace else ""
+    return RecordError(str(key), f"its {LAST_APPLIED} annotation {problem}: it was edited by hand or cut short. "
+                                 f"Restore it, or remove it (kubectl annotate {key.kind.lower()} {key.name}{where} "
+                                 f"{LAST_APPLIED}-) and apply again; without the record, fields that git dropped "
+                                 "before are left in place")

@@ -8,6 +8,8 @@
   server's own answer to the last write, for any field, instead of a list of such fields.
 - ``keep_defaults_in_lists``: items of lists replaced whole come back with defaults filled in.
 - ``secret_string_data`` and ``keep_server_owned``: write-only and server-owned fields.
+- ``WRITE_BOOKKEEPING`` ⊂ ``SERVER_OWNED_METADATA`` ⊂ ``SYSTEM_WRITTEN_METADATA``: the one list of metadata fields
+  that manifests do not own, by who writes them (see below); drift, the diff and the local cluster use it.
 
 Each normaliser is pure; none of them guesses: where the local prediction still differs from live, the
 server's dry-run decides (``ops.apply.confirmed``).
@@ -139,7 +141,17 @@ def defaulted(wanted: Any, have: Any, was: Any) -> bool:
     return all(key in have for key in wanted)
 
 
-SERVER_OWNED_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink")
+# The metadata fields written by someone other than a manifest's author: one list, cut into the parts each use
+# needs. ``WRITE_BOOKKEEPING`` is what any write moves (``generation`` only with the spec): a dry-run answer
+# that differs from live only there changes nothing. ``SERVER_OWNED_METADATA`` adds what the server sets once
+# (identity, creation, deletion; ObjectMeta's reference says the system populates each), which a patch cannot
+# change, so predictions, diffs and the local cluster's field ownership leave them out.
+# ``SYSTEM_WRITTEN_METADATA`` adds what controllers write (the garbage collector's ``ownerReferences``, an
+# operator's ``finalizers``): drift detection compares none of it.
+WRITE_BOOKKEEPING = ("resourceVersion", "generation", "managedFields")
+SERVER_OWNED_METADATA = ("uid", *WRITE_BOOKKEEPING, "creationTimestamp", "selfLink", "deletionTimestamp",
+                         "deletionGracePeriodSeconds")
+SYSTEM_WRITTEN_METADATA = (*SERVER_OWNED_METADATA, "ownerReferences", "finalizers")
 
 
 def keep_server_owned(predicted: dict[str, Any], live: dict[str, Any]) -> dict[str, Any]:
@@ -162,16 +174,13 @@ def keep_server_owned(predicted: dict[str, Any], live: dict[str, Any]) -> dict[s
     return result
 
 
-_WRITE_NOISE = ("resourceVersion", "managedFields", "generation")
-
-
 def same_stored(answer: dict[str, Any], live: dict[str, Any], node: Node | None) -> bool:
     """Whether the server's answer to a dry-run write stores what ``live`` already holds: the same object
     apart from the bookkeeping every write touches (``resourceVersion``, ``managedFields``; ``generation``
     moves only with the spec) and a last-applied record that says the same in another form
     (``cpu: "0.5"`` where it said ``500m``)."""
     def bare(obj: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-        metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _WRITE_NOISE}
+        metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in WRITE_BOOKKEEPING}
         annotations = dict(metadata.get("annotations") or {})
         record = annotations.pop(LAST_APPLIED, None)
         metadata["annotations"] = annotations

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import PlanError
 from ..merge import MergeError, Node, apply_patch, three_way_patch
 from ..model import Action, Change, ObjectKey, Origin, PatchType
 from .lastapplied import LAST_APPLIED, annotated, last_applied
@@ -36,10 +37,6 @@ class Bookkeeping:
 
 
 NO_BOOKKEEPING = Bookkeeping()
-
-
-class PlanError(ValueError):
-    """The three-way patch cannot be computed; the message names the object and the field."""
 
 
 def plan_object(
@@ -91,7 +88,7 @@ def plan_object(
         if patch is not kubectls:  # bookkeeping was added: predict again, with it
             predicted = _predict(live, patch, node, basis)
     except (MergeError, ValueError) as err:
-        raise PlanError(f"{key}: {err}") from err
+        raise PlanError(str(key), str(err)) from err
     if not patch or predicted == live:
         return Change(key, Action.UNCHANGED, desired, live, {}, patch_type, live, origin)
     return Change(key, Action.PATCH, desired, live, patch, patch_type, predicted, origin)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
+from ..errors import PruneGuardError
 from ..merge import Node
 from ..model import Action, Change, Manifest, ObjectKey, Plan
 from .objectplan import Bookkeeping, plan_object
@@ -35,10 +36,6 @@ class PlanOptions:
     prune: bool = False
     force_prune: bool = False
     overwrite: bool = True
-
-
-class PruneGuardError(ValueError):
-    """Pruning would remove too much of the app; the message says how much and what flag allows it."""
 
 
 def bookkeeping(options: PlanOptions) -> Bookkeeping:
@@ -103,6 +100,6 @@ def _check_guard(doomed: int, owned: int, options: PlanOptions) -> None:
         return
     if doomed == owned or doomed * 2 > owned:
         raise PruneGuardError(
-            f"app {options.app}: pruning would delete {doomed} of its {owned} objects; that is more than half "
+            f"app {options.app}", f"pruning would delete {doomed} of its {owned} objects; that is more than half "
             "(is the path or revision right?). Re-run with --force-prune if this is intended"
         )

@@ -9,6 +9,9 @@ Three kinds, all applied before diffing (the diff itself has no special cases):
 - **keep-live-when-removed** (``defaults.yaml``): a field git drops while the last-applied record still holds
   it keeps its live value instead of being deleted (the ``replicas`` → 1 pitfall of ``kubectl apply``).
 
+``defaults.yaml`` ships with gitapply; ``gitapply.bundled.rules()`` reads it and ``parse_builtin_rules`` here
+turns it into ``BuiltinRules``, which callers pass in: this module reads no files.
+
 ``.gitapply.yaml``::
 
     ignore:
@@ -22,12 +25,8 @@ Three kinds, all applied before diffing (the diff itself has no special cases):
 from __future__ import annotations
 
 import dataclasses
-import functools
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterable
-
-import yaml
+from typing import Any, Iterable, Mapping
 
 from ..model import ObjectKey
 
@@ -44,7 +43,7 @@ class IgnoreRule:
 
     def matches(self, key: ObjectKey) -> bool:
         wanted = (self.group, self.kind, self.namespace, self.name)
-        actual = (key.group, key.kind, key.namespace, key.name)
+        actual = key.identity
         return all(want is None or want == have for want, have in zip(wanted, actual))
 
 
@@ -78,8 +77,7 @@ class FieldRules:
         """Every field of ``key`` that is never written nor reported, with its reason."""
         found = [Owned(p, "ignored by .gitapply.yaml") for rule in self.ignore if rule.matches(key)
                  for p in rule.pointers]
-        identity = (key.group, key.kind, key.namespace, key.name)
-        found += [owned for target, owned in self.owned if target == identity]
+        found += [owned for target, owned in self.owned if target == key.identity]
         return tuple(found)
 
     def kept_when_removed(self, key: ObjectKey) -> tuple[str, ...]:
@@ -109,52 +107,54 @@ def parse_ignore_rules(document: Any, where: str = ".gitapply.yaml") -> tuple[Ig
     return tuple(rules)
 
 
-@functools.lru_cache(maxsize=1)
-def _defaults() -> dict[str, Any]:
-    text = (Path(__file__).parent / "defaults.yaml").read_text()  # importlib.resources costs 5 ms to import
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # C: 1 ms, not 12, per command
-
-
-def _managers(group: str) -> frozenset[str]:
-    return frozenset(_defaults().get("fieldManagers", {}).get(group, ()))
-
-
 @dataclass(frozen=True, slots=True)
 class FieldManagers:
-    """Who is who in ``managedFields`` (``defaults.yaml``): the *apply lineage* — writers of the configuration
-    in git (gitapply under its field manager, ``kubectl apply``), whose fields git does not hold are
-    server defaults — and the control plane's controllers, whose fields git does not hold are theirs."""
+    """Who is who in ``managedFields``: the *apply lineage* — writers of the configuration in git (gitapply
+    under its field manager, ``kubectl apply``), whose fields git does not hold are server defaults — and the
+    control plane's controllers, whose fields git does not hold are theirs. Empty by default (every manager a
+    stranger); the shipped names are ``BuiltinRules.managers``."""
 
-    lineage: frozenset[str] = dataclasses.field(default_factory=lambda: _managers("applyLineage"))
-    system: frozenset[str] = dataclasses.field(default_factory=lambda: _managers("system"))
+    lineage: frozenset[str] = frozenset()
+    system: frozenset[str] = frozenset()
 
     def with_own(self, manager: str) -> "FieldManagers":
         """The lineage with gitapply's own field manager (``--field-manager``) in it."""
         return dataclasses.replace(self, lineage=self.lineage | {manager})
 
 
-def handoffs() -> tuple[Handoff, ...]:
-    return tuple(Handoff(h["owner"]["group"], h["owner"]["kind"], h["targetRef"], tuple(h["jsonPointers"]))
-                 for h in _defaults().get("handoffs", ()))
+@dataclass(frozen=True, slots=True)
+class BuiltinRules:
+    """The rules gitapply ships (``defaults.yaml``), parsed: hand-offs, fields kept when git drops them
+    (group, kind, pointer), and the field managers."""
+
+    handoffs: tuple[Handoff, ...] = ()
+    keep_when_removed: tuple[tuple[str, str, str], ...] = ()
+    managers: FieldManagers = FieldManagers()
 
 
-def _keep_when_removed() -> tuple[tuple[str, str, str], ...]:
-    kept = []
-    for entry in _defaults().get("keepLiveWhenRemoved", ()):
+def parse_builtin_rules(document: Mapping[str, Any]) -> BuiltinRules:
+    """``defaults.yaml``, parsed, as ``BuiltinRules``."""
+    handoffs = tuple(Handoff(h["owner"]["group"], h["owner"]["kind"], h["targetRef"], tuple(h["jsonPointers"]))
+                     for h in document.get("handoffs", ()))
+    kept: list[tuple[str, str, str]] = []
+    for entry in document.get("keepLiveWhenRemoved", ()):
         for kind in entry["kinds"]:
             group, _, name = kind.rpartition("/")
             kept += [(group, name, pointer) for pointer in entry["jsonPointers"]]
-    return tuple(kept)
+    managers = document.get("fieldManagers", {})
+    return BuiltinRules(handoffs, tuple(kept), FieldManagers(frozenset(managers.get("applyLineage", ())),
+                                                             frozenset(managers.get("system", ()))))
 
 
-def resolve(ignore: Iterable[IgnoreRule], owners: Iterable[dict[str, Any]]) -> FieldRules:
-    """Rules for one run: ``owners`` are the owner objects (HPAs) found in git and in the cluster."""
+def resolve(ignore: Iterable[IgnoreRule], owners: Iterable[dict[str, Any]], *, builtin: BuiltinRules) -> FieldRules:
+    """Rules for one run: ``owners`` are the owner objects (HPAs) found in git and in the cluster, ``builtin``
+    the shipped rules (``gitapply.bundled.rules()``)."""
     owned = []
     for obj in owners:
         api_version = obj.get("apiVersion", "")
         group = api_version.rpartition("/")[0]
         metadata = obj.get("metadata") or {}
-        for handoff in handoffs():
+        for handoff in builtin.handoffs:
             if (group, obj.get("kind")) != (handoff.owner_group, handoff.owner_kind):
                 continue
             ref = get_pointer(obj, handoff.target_ref)
@@ -164,7 +164,7 @@ def resolve(ignore: Iterable[IgnoreRule], owners: Iterable[dict[str, Any]]) -> F
                       metadata.get("namespace", ""), ref["name"])
             reason = f"owned by {group}/{obj.get('kind')}/{metadata.get('namespace', '')}/{metadata.get('name', '')}"
             owned += [(target, Owned(p, reason)) for p in handoff.pointers]
-    return FieldRules(tuple(ignore), tuple(owned), _keep_when_removed())
+    return FieldRules(tuple(ignore), tuple(owned), builtin.keep_when_removed)
 
 
 def _tokens(pointer: str) -> list[str]:

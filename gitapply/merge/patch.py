@@ -55,6 +55,12 @@ def two_way_patch(original: JSONObject | None, modified: JSONObject, node: Node 
     return diff_maps(original, modified, node, SET_ORDER)
 
 
+def merge_patches(first: JSONObject, second: JSONObject, node: Node) -> JSONObject:
+    """One strategic merge patch doing what ``first`` and ``second`` do, as kubectl joins a three-way patch's
+    deletions with its changes: nulls and directives are kept, and where both set a field ``second`` wins."""
+    return merge_map(first, second, node, server=False)
+
+
 def apply_patch(current: JSONObject | None, patch: JSONObject, node: Node | None) -> JSONObject:
     """The object the API server would store after applying ``patch`` to ``current``."""
     if node is None:

@@ -5,8 +5,10 @@ The metadata comes from OpenAPI v2 definitions: ``x-kubernetes-patch-strategy`` 
 definitions, ``items`` for lists and ``additionalProperties`` for maps. Two sources share one reader:
 
 - a server's ``/openapi/v2`` document (``definitions``, refs ``#/definitions/<name>``), via ``Schema.from_openapi``;
-- the JSON Schema definitions bundled in ``kubernetes-validate``, one per Kubernetes minor version
-  (``$defs``, refs ``#/$defs/<name>``), via ``Schema.bundled``.
+- JSON Schema definitions (``$defs``, refs ``#/$defs/<name>``), such as those bundled in ``kubernetes-validate``
+  (read by ``gitapply.bundled``), via ``Schema.from_defs``.
+
+Both arrive parsed: this module reads no files.
 
 Nodes are resolved lazily and cached, so a lookup in the merge hot path is one dict access.
 A field that the schema does not know has no metadata: maps merge key by key and lists are replaced whole,
@@ -15,12 +17,7 @@ which is also what the server does for it.
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import json
-import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping
 
 _STRATEGIES = {"", "merge", "replace"}
@@ -119,9 +116,9 @@ class Schema:
         return cls(doc["definitions"], "#/definitions/")
 
     @classmethod
-    def bundled(cls, version: str | None = None) -> "Schema":
-        """The definitions bundled with kubernetes-validate for the nearest Kubernetes version (default newest)."""
-        return _load_bundled(nearest_bundled_version(version))
+    def from_defs(cls, definitions: Mapping[str, Any]) -> "Schema":
+        """From JSON Schema ``$defs`` (kubernetes-validate's bundle): definitions by name, refs ``#/$defs/``."""
+        return cls(definitions, "#/$defs/")
 
     def definition(self, name: str) -> Node | None:
         """The node of a named definition (``io.k8s.api.apps.v1.Deployment``), None if there is none."""
@@ -183,50 +180,3 @@ class Schema:
         if "properties" in schema or isinstance(schema.get("additionalProperties"), Mapping):
             return Node(self, schema)
         return None
-
-
-def _bundled_root() -> Path:
-    # find_spec locates the package without importing it (importing kubernetes_validate costs ~120 ms).
-    spec = importlib.util.find_spec("kubernetes_validate")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("kubernetes-validate is not installed; it carries the bundled OpenAPI definitions")
-    return Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
-
-
-def bundled_definitions(version: tuple[int, int], *, strict: bool = False) -> Path:
-    """The ``_definitions.json`` bundled for a Kubernetes version; ``strict`` forbids unknown fields."""
-    flavour = "local-strict" if strict else "local"
-    return _bundled_root() / f"v{version[0]}.{version[1]}.0-{flavour}" / "_definitions.json"
-
-
-def bundled_versions(*, strict: bool = False) -> list[tuple[int, int]]:
-    """The Kubernetes (major, minor) versions whose definitions are bundled, oldest first."""
-    flavour = "local-strict" if strict else "local"
-    found = set()
-    for entry in _bundled_root().iterdir():
-        match = re.fullmatch(rf"v(\d+)\.(\d+)\.\d+-{flavour}", entry.name)
-        if match and (entry / "_definitions.json").is_file():
-            found.add((int(match[1]), int(match[2])))
-    return sorted(found)
-
-
-def nearest_bundled_version(version: str | None, *, strict: bool = False) -> tuple[int, int]:
-    """The bundled version closest to ``version`` (``"1.30"``, ``"v1.20.2"``; ties go to the newer one);
-    the newest for None. Raises ValueError for text that is not a version, RuntimeError when none is bundled."""
-    available = bundled_versions(strict=strict)
-    if not available:
-        raise RuntimeError(f"no bundled OpenAPI definitions found under {_bundled_root()}")
-    if version is None:
-        return available[-1]
-    match = re.match(r"v?(\d+)\.(\d+)", version)
-    if not match:
-        raise ValueError(f"not a Kubernetes version: {version!r} (expected e.g. '1.30')")
-    wanted = (int(match[1]), int(match[2]))
-    return min(available, key=lambda v: (abs((v[0] - wanted[0]) * 1000 + v[1] - wanted[1]), -v[1]))
-
-
-@functools.lru_cache(maxsize=4)
-def _load_bundled(version: tuple[int, int]) -> Schema:
-    with bundled_definitions(version).open("rb") as handle:
-        doc = json.load(handle)
-    return Schema(doc["$defs"], "#/$defs/")

@@ -10,8 +10,7 @@ import dataclasses
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from ..cluster.base import Cluster, Propagation
 from ..engine.objectplan import NO_BOOKKEEPING, Bookkeeping, plan_object
@@ -19,43 +18,14 @@ from ..engine.crds import kinds_defined_by
 from ..engine.normalize import same_stored
 from ..engine.order import rank
 from ..errors import (ClusterError, ConflictingWriteError, ConnectionFailedError, ForbiddenError, GitapplyError,
-                      InvalidObjectError)
-from ..model import Action, Change, ObjectKey, Plan
+                      InvalidObjectError, NotLeadingError)
+from ..model import Action, Change, Failure, FailureKind, ObjectKey, Plan
 
 CONFLICT_RETRIES = 5
 # Requests in flight for the dry-runs and the writes. On 2 cores shared with a local API server, 500 new
 # objects applied in 2.8-3.0 s with 8 and 2.4-2.7 s with 16; 32 gained nothing more. The transport keeps as many
 # connections (cluster/kube.py pool_size).
 WRITE_CONCURRENCY = 16
-
-
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """The outcome for one object: what was done and the live object the server returned."""
-
-    key: ObjectKey
-    action: Action
-    live: dict[str, Any] | None
-
-
-def with_namespace(desired: dict[str, Any], cluster: Cluster, namespace: str = "") -> dict[str, Any]:
-    """``desired`` with ``metadata.namespace`` filled for a namespaced kind (from ``namespace`` or the
-    context), as kubectl does before it applies."""
-    resource = cluster.resource(desired.get("apiVersion", ""), desired.get("kind", ""))
-    metadata = desired.get("metadata") or {}
-    if not resource.namespaced or metadata.get("namespace"):
-        return desired
-    return {**desired, "metadata": {**metadata, "namespace": namespace or cluster.default_namespace()}}
-
-
-def apply_object(cluster: Cluster, desired: dict[str, Any], *, dry_run: bool = False,
-                 overwrite: bool = True) -> Applied:
-    """Create or patch one object (namespace already set); unchanged objects cost a read and no write."""
-    key = ObjectKey.of(desired)
-    node = cluster.patch_node(key.api_version, key.kind)
-    change = plan_object(desired, cluster.get(key), node, overwrite=overwrite)
-    change, live = _write_retrying(cluster, change, dry_run=dry_run, marks=NO_BOOKKEEPING, overwrite=overwrite)
-    return Applied(key, change.action, live)
 
 
 def write(cluster: Cluster, change: Change, *, dry_run: bool = False) -> dict[str, Any] | None:
@@ -83,8 +53,8 @@ def as_replacement(change: Change, marks: Bookkeeping) -> Change:
     """The change as delete-and-recreate, for a change the server refuses as a patch (an immutable field)."""
     assert change.desired is not None
     created = plan_object(change.desired, None, None, bookkeeping=marks, origin=change.origin)
-    return Change(change.key, Action.REPLACE, change.desired, change.live, created.body, None, created.body,
-                  change.origin)
+    return dataclasses.replace(change, action=Action.REPLACE, body=created.body, patch_type=None,
+                               predicted=created.body)
 
 
 def _wait_gone(cluster: Cluster, key: ObjectKey, timeout: float = 120.0) -> None:
@@ -95,32 +65,10 @@ def _wait_gone(cluster: Cluster, key: ObjectKey, timeout: float = 120.0) -> None
         time.sleep(0.25)
 
 
-def apply_all(cluster: Cluster, objects: Iterable[dict[str, Any]], *, workers: int = 8,
-              dry_run: bool = False) -> list[Applied]:
-    """Apply independent objects concurrently; results in input order. Fails on the first error."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda obj: apply_object(cluster, obj, dry_run=dry_run), objects))
-
-
 ANNOTATIONS_LIMIT = 262_144
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """A change the server refused, with its message (which names the object)."""
-
-    key: ObjectKey
-    action: Action
-    message: str
-    immutable: bool = False
-    unreachable: bool = False
-    """The server could not be reached or refused the credentials: not this object's fault, and the same for
-    every write after it."""
-    inventory: bool = False
-    """Not an object's write: the app's inventory could not be recorded after the writes."""
-
-
-def oversized(plan: Plan) -> list[str]:
+def oversized(plan: Plan) -> list[Failure]:
     """Objects whose annotations (last-applied included) exceed the API's 256 KiB limit: refuse before writing."""
     problems = []
     for change in plan.changes:
@@ -131,11 +79,11 @@ def oversized(plan: Plan) -> list[str]:
         size = sum(len(name.encode()) + len(str(value).encode()) for name, value in annotations.items())
         if size > ANNOTATIONS_LIMIT:
             where = f"{change.origin}: " if change.origin else ""
-            problems.append(
+            problems.append(Failure(change.key, change.action,
                 f"{where}{change.key}: its annotations would be {size} bytes, over the API's limit of {ANNOTATIONS_LIMIT} "
                 "(the last-applied-configuration annotation holds the whole object); move large data out of "
-                "the object (e.g. a ConfigMap per file) or apply it with server-side apply"
-            )
+                "the object (e.g. a ConfigMap per file) or apply it with server-side apply",
+                FailureKind.OVERSIZED))
     return problems
 
 
@@ -157,8 +105,7 @@ def preflight(cluster: Cluster, plan: Plan, *, workers: int = WRITE_CONCURRENCY,
         try:
             return change, None, write(cluster, change, dry_run=True)
         except GitapplyError as err:
-            immutable = isinstance(err, InvalidObjectError) and "immutable" in err.message
-            return change, Failure(change.key, change.action, str(err), immutable), None
+            return change, _failure(change, err), None
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         outcomes = list(pool.map(check, [c for c in checkable(plan) if only(c)]))
@@ -211,8 +158,9 @@ def execute(cluster: Cluster, plan: Plan, *, workers: int = WRITE_CONCURRENCY, d
                 on_done(change, failure)
                 if failure is not None:
                     failures.append(failure)
-            if not dry_run and any(c.key.kind == "CustomResourceDefinition" for c in stage):
-                _wait_established(cluster, [c for c in stage if c.key.kind == "CustomResourceDefinition"])
+            crds = [c for c in stage if c.key.kind == "CustomResourceDefinition" and c.key not in failed(failures)]
+            if not dry_run and crds:
+                failures += _wait_established(cluster, crds)
     except BaseException:
         # Ctrl-C: let the writes in flight finish (a request cut in half helps nobody), start no more
         pool.shutdown(wait=True, cancel_futures=True)
@@ -235,22 +183,35 @@ def _attempt(cluster: Cluster, change: Change, dry_run: bool, marks: Bookkeeping
              gone: threading.Event) -> tuple[Change, Failure | None]:
     if gone.is_set():
         return change, Failure(change.key, change.action, f"{change.key}: not sent, the cluster had stopped "
-                               "accepting writes", unreachable=True)
+                               "accepting writes", FailureKind.UNREACHABLE)
     try:
         change, _ = _write_retrying(cluster, change, dry_run=dry_run, marks=marks)
     except GitapplyError as err:
-        # unreachable, or the credentials refused (expired mid-apply): the same for every write after this one;
-        # a 403 is RBAC refusing this one kind, and the other writes go on
-        unreachable = isinstance(err, ConnectionFailedError) and not isinstance(err, ForbiddenError)
-        if unreachable:
+        failure = _failure(change, err)
+        if failure.kind is FailureKind.UNREACHABLE:
             gone.set()
-        return change, Failure(change.key, change.action, str(err), unreachable=unreachable)
+        return change, failure
     accepted.add(change.key)  # one set.add: atomic under the GIL
     return change, None
 
 
-def _write_retrying(cluster: Cluster, change: Change, *, dry_run: bool, marks: Bookkeeping,
-                    overwrite: bool = True) -> tuple[Change, dict[str, Any] | None]:
+def _failure(change: Change, err: GitapplyError) -> Failure:
+    """The failure an error of one write (or its dry-run) stands for."""
+    if isinstance(err, NotLeadingError):
+        kind = FailureKind.NOT_LEADING
+    elif isinstance(err, ConnectionFailedError) and not isinstance(err, ForbiddenError):
+        # unreachable, or the credentials refused (expired mid-apply): the same for every write after this one;
+        # a 403 is RBAC refusing this one kind, and the other writes go on
+        kind = FailureKind.UNREACHABLE
+    elif isinstance(err, InvalidObjectError) and err.immutable:
+        kind = FailureKind.IMMUTABLE
+    else:
+        kind = FailureKind.REFUSED
+    return Failure(change.key, change.action, str(err), kind)
+
+
+def _write_retrying(cluster: Cluster, change: Change, *, dry_run: bool,
+                    marks: Bookkeeping) -> tuple[Change, dict[str, Any] | None]:
     """Write one change; when the object moved under us (HTTP 409), re-plan from a fresh read and try again,
     a few times. Returns the change finally written and the server's answer."""
     for attempt in range(CONFLICT_RETRIES + 1):
@@ -260,20 +221,35 @@ def _write_retrying(cluster: Cluster, change: Change, *, dry_run: bool, marks: B
             if attempt == CONFLICT_RETRIES or change.desired is None:
                 raise
             node = cluster.patch_node(change.key.api_version, change.key.kind)
-            change = plan_object(change.desired, cluster.get(change.key), node, overwrite=overwrite,
-                                 bookkeeping=marks, origin=change.origin)
+            change = plan_object(change.desired, cluster.get(change.key), node, bookkeeping=marks,
+                                 origin=change.origin)
     raise AssertionError("unreachable")
 
 
-def _wait_established(cluster: Cluster, crds: list[Change], timeout: float = 60.0) -> None:
+def failed(failures: list[Failure]) -> set[ObjectKey]:
+    return {failure.key for failure in failures}
+
+
+def _wait_established(cluster: Cluster, crds: list[Change], timeout: float = 60.0) -> list[Failure]:
+    """Wait until each CRD is served, so its custom resources in later stages are not refused as unknown; a
+    CRD the server has not established in ``timeout`` is a failure (its resources are still sent: each is
+    then refused or accepted on its own)."""
     deadline = time.monotonic() + timeout
+    late = []
     for change in crds:
-        while time.monotonic() < deadline:
-            live = cluster.get(change.key) or {}
-            conditions = (live.get("status") or {}).get("conditions") or []
-            if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+        while not _established(cluster.get(change.key)):
+            if time.monotonic() > deadline:
+                late.append(Failure(change.key, change.action, f"{change.key}: created, but the server had not "
+                                    f"established it after {timeout:.0f} s; see its status.conditions "
+                                    f"(kubectl get crd {change.key.name} -o yaml)"))
                 break
             time.sleep(0.25)
+    return late
+
+
+def _established(live: dict[str, Any] | None) -> bool:
+    conditions = ((live or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
 def server_predictions(cluster: Cluster, plan: Plan, *, workers: int = WRITE_CONCURRENCY) -> Plan:
@@ -290,7 +266,7 @@ def server_predictions(cluster: Cluster, plan: Plan, *, workers: int = WRITE_CON
 
 
 def checked(cluster: Cluster, plan: Plan, *, marks: Bookkeeping, nodes: Callable[[str, str], Any],
-            force_replace: bool = False, server_checks: bool = True) -> tuple[Plan, list[str]]:
+            force_replace: bool = False, server_checks: bool = True) -> tuple[Plan, list[Failure]]:
     """The plan after the checks that come before any write, and the refusals (empty: safe to write).
 
     Oversized annotations are refused outright; then the server dry-runs every write (unless
@@ -302,7 +278,9 @@ def checked(cluster: Cluster, plan: Plan, *, marks: Bookkeeping, nodes: Callable
         return plan, refusals
     failures, answers = preflight(cluster, plan)
     plan = confirmed(plan, answers, nodes)
-    replace = {failure.key for failure in failures if failure.immutable and force_replace}
+    immutable = {failure.key for failure in failures if failure.kind is FailureKind.IMMUTABLE}
+    replace = immutable if force_replace else set()
     plan = Plan(tuple(as_replacement(c, marks) if c.key in replace else c for c in plan.changes))
     hint = "; re-run with --force-replace to delete and recreate it"
-    return plan, [f.message + (hint if f.immutable else "") for f in failures if f.key not in replace]
+    return plan, [dataclasses.replace(f, message=f.message + hint) if f.key in immutable else f
+                  for f in failures if f.key not in replace]

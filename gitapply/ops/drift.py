@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
+from .. import bundled
 from ..cluster.base import Cluster
 from ..engine.drift import DriftReport, classify
-from ..engine.rules import FieldManagers
 from .prepare import Prepared, Request, prepare
 
 
@@ -18,5 +18,5 @@ def check(cluster: Cluster, request: Request) -> DriftReport:
 def classify_prepared(prepared: Prepared, field_manager: str) -> DriftReport:
     """The drift report for what ``prepare`` read; ``field_manager`` is the one gitapply writes as."""
     return classify(prepared.manifests, prepared.live, prepared.nodes, prepared.rules, app=prepared.app,
-                    managers=FieldManagers().with_own(field_manager), revision=prepared.state.revision,
+                    managers=bundled.rules().managers.with_own(field_manager), revision=prepared.state.revision,
                     inventory=prepared.inventory, checked_at=time.time())

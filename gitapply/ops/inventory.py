@@ -11,6 +11,7 @@ import json
 from typing import Iterable
 
 from ..cluster.base import Cluster
+from ..errors import RecordError
 from ..model import ObjectKey, PatchType
 
 PREFIX = "gitapply-inventory-"
@@ -22,11 +23,25 @@ def inventory_key(app: str, namespace: str) -> ObjectKey:
 
 def read_inventory(cluster: Cluster, app: str, namespace: str) -> list[ObjectKey]:
     """The keys recorded for ``app``; empty when the app was never applied."""
-    record = cluster.get(inventory_key(app, namespace))
+    key = inventory_key(app, namespace)
+    record = cluster.get(key)
     if record is None:
         return []
-    entries = json.loads((record.get("data") or {}).get("objects") or "[]")
+    try:
+        entries = json.loads((record.get("data") or {}).get("objects") or "[]")
+    except ValueError as err:
+        raise _unreadable(key, app, f"not valid JSON ({err})") from err
+    if not isinstance(entries, list) or not all(
+            isinstance(entry, list) and len(entry) == 5 and all(isinstance(part, str) for part in entry)
+            for entry in entries):
+        raise _unreadable(key, app, "not a list of [group, version, kind, namespace, name]")
     return [ObjectKey(*entry) for entry in entries]
+
+
+def _unreadable(key: ObjectKey, app: str, problem: str) -> RecordError:
+    return RecordError(str(key), f"the inventory of app {app} is {problem}: it was edited by hand. Delete it "
+                                 f"(kubectl delete configmap {key.name} -n {key.namespace}) and apply again; "
+                                 "prune then knows only of the objects applied from then on")
 
 
 def write_inventory(cluster: Cluster, app: str, namespace: str, keys: Iterable[ObjectKey]) -> None:

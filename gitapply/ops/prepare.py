@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from .. import bundled
 from ..cluster.base import Cluster
 from ..cluster.snapshot import list_in, read_live
 from ..engine.crds import kinds_defined_by
@@ -24,7 +25,7 @@ from ..merge import Node
 from ..model import Manifest, ObjectKey, Plan
 from ..engine import appname
 from ..source import (SETTINGS_FILE, STDIN, DesiredState, InputLimits, KustomizeOptions, Problem,
-                      apply_default_namespace, is_remote, read)
+                      apply_default_namespace, is_remote, read, redact)
 from ..source.validate import problems_error
 from .inventory import read_inventory
 
@@ -51,6 +52,7 @@ class Request:
 class Prepared:
     """A plan and what it was made from."""
 
+    request: Request
     plan: Plan
     state: DesiredState
     manifests: tuple[Manifest, ...]
@@ -112,7 +114,7 @@ def prepare(cluster: Cluster, request: Request) -> Prepared:
     problems += scope_problems
     problems += _unknown_kinds(cluster, everything, defining)
     if problems:
-        raise problems_error(sorted(problems, key=lambda p: p.sort_key), request.path)
+        raise problems_error(sorted(problems, key=lambda p: p.sort_key), redact(request.path))
     selector = request.selector or {}
     manifests = tuple(m for m in everything if _matches(m.obj, selector))
     inventory = tuple(read_inventory(cluster, app, request.inventory_namespace))
@@ -127,7 +129,8 @@ def prepare(cluster: Cluster, request: Request) -> Prepared:
     nodes = node_lookup(cluster, defining)
     plan = make_plan(manifests, live, nodes, options, inventory=inventory, rules=rules,
                      in_git={m.key for m in everything}, prunable=lambda obj: _matches(obj, selector))
-    return Prepared(plan, state, manifests, app, inventory, options, rules, live, nodes)
+    return Prepared(request=request, plan=plan, state=state, manifests=manifests, app=app, inventory=inventory,
+                    options=options, rules=rules, live=live, nodes=nodes)
 
 
 HPA = ("autoscaling/v1", "HorizontalPodAutoscaler")
@@ -147,14 +150,13 @@ def field_rules(cluster: Cluster, state: DesiredState, manifests: tuple[Manifest
     if _served(cluster, *HPA):
         owners += [hpa for hpa in list_in(cluster, *HPA, namespaces=namespaces)
                    if not _dropped_from_git(hpa, in_git, app)]
-    return resolve(ignore, owners)
+    return resolve(ignore, owners, builtin=bundled.rules())
 
 
 def _dropped_from_git(obj: dict[str, Any], in_git: set[ObjectKey], app: str) -> bool:
     """An object this app applied that git no longer has: its hand-off ends with this apply."""
     key = ObjectKey.of(obj)
-    return owned_by(obj, app) and all((k.group, k.kind, k.namespace, k.name) != (key.group, key.kind, key.namespace,
-                                                                              key.name) for k in in_git)
+    return owned_by(obj, app) and all(k.identity != key.identity for k in in_git)
 
 
 def _scope(cluster: Cluster, api_version: str, kind: str, defining: dict[tuple[str, str], bool]) -> bool | None:

@@ -12,9 +12,9 @@ from ..cluster.base import Cluster
 from ..engine.heal import with_healing
 from ..engine.objectplan import Bookkeeping
 from ..engine.plan import bookkeeping, owned_by
-from ..errors import GitapplyError
-from ..model import Action, Change, ObjectKey, Plan
-from .apply import Failure, checked, execute
+from ..errors import GitapplyError, NotLeadingError
+from ..model import Action, Change, Failure, FailureKind, ObjectKey, Plan
+from .apply import checked, execute
 from .drift import classify_prepared
 from .inventory import inventory_key, next_inventory, write_inventory
 from .prepare import Prepared, Request, prepare
@@ -36,7 +36,7 @@ class Planned:
     prepared: Prepared
     plan: Plan
     marks: Bookkeeping
-    refusals: list[str]
+    refusals: list[Failure]
 
 
 def plan_sync(cluster: Cluster, request: Request, options: SyncOptions = SyncOptions()) -> Planned:
@@ -55,7 +55,7 @@ def plan_prepared(cluster: Cluster, prepared: Prepared, options: SyncOptions = S
     return Planned(prepared, plan, marks, refusals)
 
 
-def write_sync(cluster: Cluster, planned: Planned, inventory_namespace: str, *, dry_run: bool = False,
+def write_sync(cluster: Cluster, planned: Planned, *, dry_run: bool = False,
                on_done: Callable[[Change, Failure | None], None] = lambda change, failure: None) -> list[Failure]:
     """Make the planned changes, then record what the app owns — also when some writes were refused, or
     Ctrl-C stopped the apply part-way: an object written but not recorded could never be pruned.
@@ -63,6 +63,7 @@ def write_sync(cluster: Cluster, planned: Planned, inventory_namespace: str, *, 
     An inventory that cannot be recorded (the server went away mid-apply) is one more failure, saying what
     it means, beside the writes' own; under Ctrl-C it is raised in place of the interrupt."""
     prepared, plan = planned.prepared, planned.plan
+    inventory_namespace = prepared.request.inventory_namespace
     written: set[ObjectKey] = set()
 
     def record() -> None:
@@ -86,7 +87,7 @@ def _unrecorded(key: ObjectKey, err: GitapplyError, written: int) -> Failure:
     objects = "the object" if written == 1 else f"the {written} objects"
     return Failure(key, Action.PATCH, f"the inventory {key.namespace}/{key.name} was not recorded ({err}): until an "
                    f"apply of this same commit records it, prune does not know of {objects} this apply wrote",
-                   inventory=True)
+                   FailureKind.NOT_LEADING if isinstance(err, NotLeadingError) else FailureKind.INVENTORY)
 
 
 def owned_after(prepared: Prepared, plan: Plan, written: set[ObjectKey]) -> set[ObjectKey]:

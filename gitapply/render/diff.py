@@ -1,8 +1,8 @@
 """The per-object diff users read: live object against predicted object, as unified YAML.
 
-Noise the server manages is left out (resourceVersion, generation, managedFields, timestamps, uid, status,
-the last-applied record), and Secret values are never shown: each becomes ``***``, marked ``(before)`` /
-``(after)`` where it changed, so a diff tells *that* a secret changed without telling its value.
+Noise the server manages is left out (``normalize.SERVER_OWNED_METADATA``, status, the last-applied record), and
+Secret values are never shown: each becomes ``***``, marked ``(before)`` / ``(after)`` where it changed, so a
+diff tells *that* a secret changed without telling its value (``secrets``).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from typing import Any
 import yaml
 
 from ..engine.lastapplied import LAST_APPLIED
+from ..engine.normalize import SERVER_OWNED_METADATA
 from ..model import Action, Change
+from . import secrets
 
-_NOISE = ("resourceVersion", "generation", "managedFields", "creationTimestamp", "uid", "selfLink")
 _SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -24,7 +25,7 @@ def shown(obj: dict[str, Any] | None) -> dict[str, Any] | None:
     if obj is None:
         return None
     result = {key: value for key, value in obj.items() if key != "status"}
-    metadata = {key: value for key, value in (obj.get("metadata") or {}).items() if key not in _NOISE}
+    metadata = {key: value for key, value in (obj.get("metadata") or {}).items() if key not in SERVER_OWNED_METADATA}
     annotations = {k: v for k, v in (metadata.get("annotations") or {}).items() if k != LAST_APPLIED}
     if annotations:
         metadata["annotations"] = annotations
@@ -35,18 +36,10 @@ def shown(obj: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def masked(before: dict[str, Any] | None, after: dict[str, Any] | None) -> tuple[dict | None, dict | None]:
-    """Secret values replaced by ``***``, marked where they changed."""
+    """Both sides of a diff with Secret values masked (``secrets.masked``), marked where they changed."""
     kind = (after or before or {}).get("kind")
-    if kind != "Secret":
-        return before, after
-    old, new = dict(before or {}), dict(after or {})
-    for field in ("data", "stringData"):
-        old_values, new_values = (before or {}).get(field) or {}, (after or {}).get(field) or {}
-        if field in old:
-            old[field] = {k: "***" if new_values.get(k) == v else "*** (before)" for k, v in old_values.items()}
-        if field in new:
-            new[field] = {k: "***" if old_values.get(k) == v else "*** (after)" for k, v in new_values.items()}
-    return (old if before is not None else None), (new if after is not None else None)
+    return (secrets.masked(kind, before, beside=after or {}, mark="before"),
+            secrets.masked(kind, after, beside=before or {}, mark="after"))
 
 
 def to_yaml(obj: dict[str, Any] | None) -> list[str]:

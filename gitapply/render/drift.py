@@ -4,9 +4,9 @@ Pure: every function takes a ``DriftReport`` and returns a value; the CLI prints
 
 Rules shared by every format:
 
-* **Secret values never leave the report.** For a Secret, any value under ``data`` or ``stringData`` and the
-  last-applied record (which repeats them) shows as ``***``; an absent value stays absent, so a reader can still
-  tell that a key was added, removed or changed without learning what it holds.
+* **Secret values never leave the report** (``secrets.masked``): for a Secret, any value under ``data`` or
+  ``stringData`` and the last-applied record (which repeats them) shows as ``***``; an absent value stays absent,
+  so a reader can still tell that a key was added, removed or changed without learning what it holds.
 * **Ignored fields are shown, not counted.** They explain themselves (``owned by
   autoscaling/HorizontalPodAutoscaler/shop/web``) in the table, JSON and JUnit detail, but are never failures
   and never counted in ``gitapply_drift_fields``.
@@ -23,23 +23,18 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..engine.drift import DriftReport, FieldDrift, FieldState, ObjectDrift, ObjectState
-from ..engine.lastapplied import LAST_APPLIED
-from ..model import ObjectKey
+from . import prometheus
+from .secrets import MASK, masked
 
 if TYPE_CHECKING:  # rich (≈55 ms) is imported only when a table is drawn: a drift in sync prints one line
     from rich.table import Table
 
-MASK = "***"
 ABSENT = "-"
 VALUE_WIDTH = 24
-_SECRET_FIELDS = ("data", "stringData")
-_ROOT_PATHS = ("", "<object>")
-_COUNTED_FIELDS = (FieldState.PENDING, FieldState.DRIFT, FieldState.UNMANAGED)
 _FAILURE_TYPE = {ObjectState.DRIFTED: "drift", ObjectState.DELETED: "drift",
                  ObjectState.PENDING: "pending", ObjectState.MISSING: "pending"}
 _WHOLE_OBJECT = {ObjectState.MISSING: "in git, not in the cluster",
@@ -50,29 +45,6 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 # --- values -----------------------------------------------------------------------------------------------
-
-def masked_value(key: ObjectKey, path: str, value: Any) -> Any:
-    """``value`` as a report may show it: a Secret's data and last-applied record become ``***``. ``path`` is
-    the field's dotted path (``data.password``); a JSON pointer (``/data/password``) is understood too."""
-    if key.kind != "Secret" or value is None:
-        return value
-    head = re.split(r"[./\[]", path.lstrip("/"), maxsplit=1)[0]
-    if head in _SECRET_FIELDS or LAST_APPLIED in path:
-        return MASK
-    if path in _ROOT_PATHS and isinstance(value, dict):
-        value = {name: ({item: MASK for item in part} if isinstance(part, dict) else MASK)
-                 if name in _SECRET_FIELDS else part for name, part in value.items()}
-    return _without_last_applied(value)
-
-
-def _without_last_applied(value: Any) -> Any:
-    """The last-applied record masked wherever it sits in a value (it repeats a Secret's data)."""
-    if isinstance(value, dict):
-        return {name: MASK if name == LAST_APPLIED else _without_last_applied(part) for name, part in value.items()}
-    if isinstance(value, list):
-        return [_without_last_applied(part) for part in value]
-    return value
-
 
 def short(value: Any, width: int = VALUE_WIDTH) -> str:
     """One line for a table cell: JSON (so ``"3"`` and ``3`` differ, as they do to the API), ``-`` when absent,
@@ -191,7 +163,7 @@ def _add_object_rows(table: Table, item: ObjectDrift, now: float, width: int) ->
         for note in filter(None, (drift.reason, author)):
             path.append("".join(f"\n{_indented('    ', line.rstrip(), width)}" for line in wrap_path(note, width - 4)),
                         style="dim")
-        values = (short(masked_value(item.key, drift.path, value))
+        values = (short(masked(item.key.kind, value, drift.path))
                   for value in (drift.git, drift.last_applied, drift.live))
         table.add_row(path, Text(str(drift.state), style=_STATE_STYLE.get(str(drift.state), "")),
                       *(Text(value) for value in values), end_section=number == len(item.fields),
@@ -219,9 +191,9 @@ def _object_json(item: ObjectDrift) -> dict[str, Any]:
         "source": str(item.origin) if item.origin is not None else None,
         "provenance": "managedFields" if item.provenance else "none",
         "fields": [{"path": drift.path, "state": str(drift.state),
-                    "git": masked_value(item.key, drift.path, drift.git),
-                    "lastApplied": masked_value(item.key, drift.path, drift.last_applied),
-                    "live": masked_value(item.key, drift.path, drift.live),
+                    "git": masked(item.key.kind, drift.git, drift.path),
+                    "lastApplied": masked(item.key.kind, drift.last_applied, drift.path),
+                    "live": masked(item.key.kind, drift.live, drift.path),
                     "reason": drift.reason,
                     "changedBy": drift.changed_by.as_json() if drift.changed_by else None}
                    for drift in item.fields],
@@ -263,9 +235,9 @@ def _failure_message(item: ObjectDrift) -> str:
 
 def _failure_detail(item: ObjectDrift) -> str:
     """One line per field with its three values (masked, shortened), then where the object is defined."""
-    lines = [f"{drift.path}: {drift.state}; git {short(masked_value(item.key, drift.path, drift.git))}, "
-             f"last applied {short(masked_value(item.key, drift.path, drift.last_applied))}, "
-             f"live {short(masked_value(item.key, drift.path, drift.live))}"
+    lines = [f"{drift.path}: {drift.state}; git {short(masked(item.key.kind, drift.git, drift.path))}, "
+             f"last applied {short(masked(item.key.kind, drift.last_applied, drift.path))}, "
+             f"live {short(masked(item.key.kind, drift.live, drift.path))}"
              + (f" ({drift.reason})" if drift.reason else "") + _author_note(drift) for drift in item.fields]
     if item.origin is not None:
         lines.append(f"defined in {item.origin}")
@@ -288,45 +260,14 @@ def _xml_text(text: str) -> str:
 
 # --- Prometheus textfile ------------------------------------------------------------------------------------
 
-_METRICS = (
-    ("gitapply_objects", "Objects checked for drift, by state."),
-    ("gitapply_drift_fields", "Differing fields that are not ignored, by state."),
-    ("gitapply_last_check_timestamp_seconds", "When the drift check ran, in seconds since the Unix epoch."),
-    ("gitapply_revision_info", "The git revision the cluster was checked against; always 1."),
-)
+TEXTFILE_FAMILIES = (*prometheus.DRIFT_FAMILIES, prometheus.LAST_CHECK, prometheus.REVISION_INFO)
 
 
 def drift_prometheus(report: DriftReport) -> str:
-    """The report as node-exporter textfile-collector input: every family with ``# HELP`` and ``# TYPE gauge``,
-    every state present (zeros included), no sample timestamps (the collector refuses them)."""
-    app = {"app": report.app}
-    samples: dict[str, list[tuple[dict[str, str], float]]] = {
-        "gitapply_objects": [({**app, "state": str(state)}, report.count(state)) for state in ObjectState],
-        "gitapply_drift_fields": [({**app, "state": str(state)}, _field_count(report.objects, state))
-                                  for state in _COUNTED_FIELDS],
-        "gitapply_last_check_timestamp_seconds": [(app, report.checked_at)],
-        "gitapply_revision_info": [({**app, "revision": report.revision or ""}, 1)],
-    }
-    lines: list[str] = []
-    for name, help_text in _METRICS:
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-        lines += [f"{name}{{{_labels(labels)}}} {_number(value)}" for labels, value in samples[name]]
-    return "\n".join(lines) + "\n"
-
-
-def _field_count(objects: Iterable[ObjectDrift], state: FieldState) -> int:
-    return sum(len(item.fields_in(state)) for item in objects)
-
-
-def _labels(labels: dict[str, str]) -> str:
-    return ",".join(f'{name}="{escape_label_value(value)}"' for name, value in labels.items())
-
-
-def escape_label_value(value: str) -> str:
-    """A label value as the exposition format needs it: backslash, double quote and newline escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    """Integers without a decimal point (``1714564800``), other floats as Python's shortest round-trip form."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    """The report as node-exporter textfile-collector input: the drift families (``render.prometheus``, the
+    same as the controller's), when the check ran and against which revision; every family with ``# HELP``
+    and ``# TYPE gauge``, every state present (zeros included), no sample timestamps."""
+    samples = prometheus.drift_samples(report, report.app)
+    samples[prometheus.LAST_CHECK] = [({"app": report.app}, report.checked_at)]
+    samples[prometheus.REVISION_INFO] = [({"app": report.app, "revision": report.revision or ""}, 1)]
+    return prometheus.exposition(TEXTFILE_FAMILIES, samples)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..engine.lastapplied import LAST_APPLIED
-from ..model import Action, Change, ObjectKey, Plan
+from ..model import Action, Change, Failure, FailureKind, ObjectKey, Plan
+from . import secrets
 from .diff import changed_paths, masked, shown
 
 _PAST = {Action.CREATE: "created", Action.PATCH: "configured", Action.UNCHANGED: "unchanged",
@@ -43,36 +43,23 @@ def json_report(plan: Plan) -> dict[str, Any]:
             entry["source"] = str(change.origin)
         if change.action is Action.PATCH:
             entry["patchType"] = str(change.patch_type)
-            entry["patch"] = _masked_patch(change)
+            entry["patch"] = secrets.masked(change.key.kind, change.body)
         objects.append(entry)
     counts = {str(action): plan.count(action) for action in (Action.CREATE, Action.PATCH, Action.PRUNE,
                                                             Action.UNCHANGED)}
     return {"summary": counts, "objects": objects}
 
 
-def _masked_patch(change: Change) -> dict[str, Any] | None:
-    """A Secret's patch without its values: data, and the last-applied record that repeats them."""
-    if change.key.kind != "Secret" or not change.body:
-        return change.body
-    patch: dict[str, Any] = {
-        k: ({name: "***" for name in v} if k in ("data", "stringData") and isinstance(v, dict) else v)
-        for k, v in change.body.items()}
-    metadata: dict[str, Any] = patch.get("metadata") or {}
-    annotations = metadata.get("annotations") or {}
-    if LAST_APPLIED in annotations:
-        patch["metadata"] = {**metadata, "annotations": {**annotations, LAST_APPLIED: "***"}}
-    return patch
-
-
-def failure_lines(failures: Sequence[Any]) -> list[str]:
+def failure_lines(failures: Sequence[Failure]) -> list[str]:
     """One line per refused write, but a single line for the writes the server was not there to answer: when it
     goes away mid-apply, a line per remaining object would bury the one thing to know. An inventory that
     could not be recorded comes last."""
-    lines = [failure.message for failure in failures if not failure.unreachable and not failure.inventory]
-    lost = [failure for failure in failures if failure.unreachable]
+    lines = [failure.message for failure in failures
+             if failure.kind not in (FailureKind.UNREACHABLE, FailureKind.INVENTORY)]
+    lost = [failure for failure in failures if failure.kind is FailureKind.UNREACHABLE]
     if lost:
         objects = "1 object was" if len(lost) == 1 else f"{len(lost)} objects were"
         lines.append(f"the cluster stopped accepting writes: {objects} not written (first: {lost[0].message}); "
                      "run apply again when the server is back")
-    return lines + [failure.message for failure in failures if failure.inventory]  # what the above leaves behind
+    return lines + [failure.message for failure in failures if failure.kind is FailureKind.INVENTORY]  # what the above leaves behind
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -57,6 +58,7 @@ __all__ = [
     "problems_error",
     "read",
     "redact",
+    "redact_text",
     "validate",
 ]
 
@@ -101,6 +103,11 @@ def read(
                                                                budget)
     else:
         manifests, problems, settings = _read_files(path, kustomize, check, budget)
+    if not manifests and not problems:
+        where = f"{redact(path)}@{revision[:12]}" if revision else path
+        raise SourceError(posixpath.join(where, subdir) if subdir else where,
+                          "holds no Kubernetes objects (read from files ending in .yaml, .yml or .json); an empty "
+                          "apply would prune everything the app owns. Check the path, --path and --rev")
     problems.sort(key=lambda problem: problem.sort_key)
     return DesiredState(tuple(manifests), path, revision, tuple(problems), settings)
 
@@ -208,6 +215,15 @@ def is_remote(location: str) -> bool:
         return True
     head, colon, _ = location.partition(":")
     return bool(colon) and "@" in head and "/" not in head
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with the secret of every URL in it taken out (``redact``): the one filter every message that
+    can carry a repository location passes before it reaches a terminal or a log."""
+    return _URL.sub(lambda match: redact(match.group(0)), text) if "://" in text else text
 
 
 def redact(url: str) -> str:

@@ -14,8 +14,8 @@ Rules:
   ``benchmarks/bench_source.py`` for both figures).
 * A remote URL is mirrored (``git clone --mirror``) into ``<cache>/<sha256(url)[:16]>`` and fetched with
   ``--prune`` on every later run, so branch names resolve as on the remote. The cache is
-  ``$GITAPPLY_CACHE_DIR``, else ``$XDG_CACHE_HOME/gitapply/repos``, else ``~/.cache/gitapply/repos``. A clone is
-  made in a temporary directory and renamed into place, so concurrent runs do not see half a clone.
+  ``cache.repos_folder()`` (``repos`` in gitapply's cache folder). A clone is made in a temporary directory
+  and renamed into place, so concurrent runs do not see half a clone.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from pathlib import Path
 
 import git
 
+from gitapply.cache import repos_folder
 from gitapply.errors import SourceError, SourceUnreachableError
 from gitapply.model import Manifest, Origin
 
@@ -275,14 +276,6 @@ def _blob_size(repo: git.Repo, sha: str, header: str | None) -> int:
     return int(fields[2])
 
 
-def default_cache_dir() -> Path:
-    """Where remote repositories are mirrored, per the rules in the module docstring."""
-    if os.environ.get("GITAPPLY_CACHE_DIR"):
-        return Path(os.environ["GITAPPLY_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "gitapply" / "repos"
-
-
 def mirror(url: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """A local mirror of ``url``: cloned into the cache on first use, fetched (``--prune``) on every later one."""
     target = _mirror_path(url, cache_dir)
@@ -308,7 +301,7 @@ def mirror(url: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
 
 
 def _mirror_path(url: str, cache_dir: str | os.PathLike[str] | None) -> Path:
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    root = Path(cache_dir) if cache_dir is not None else repos_folder()
     return root / hashlib.sha256(url.encode()).hexdigest()[:16]
 
 

@@ -8,9 +8,10 @@ Rules:
   problem reported at the second, naming the first. The API version is not part of the identity — ``apps/v1``
   and ``apps/v1beta1`` of one Deployment are the same object in the cluster.
 * Built-in kinds are checked against the strict OpenAPI definitions bundled with kubernetes-validate
-  (``kubernetes-json-schema/v1.NN.0-local-strict/_definitions.json``; read directly, the package itself is never
-  imported): types (``null`` allowed where the schema says so), int-or-string and quantity ``oneOf``, ``enum``,
-  ``required``, arrays, ``$ref`` and unknown fields (``additionalProperties: false``). Formats are not checked.
+  (``kubernetes-json-schema/v1.NN.0-local-strict/_definitions.json``, read by ``gitapply.bundled``, the same
+  definitions the bundled patch metadata comes from): types (``null`` allowed where the schema says so),
+  int-or-string and quantity ``oneOf``, ``enum``, ``required``, arrays, ``$ref`` and unknown fields
+  (``additionalProperties: false``). Formats are not checked.
   A kind the definitions do not name (a custom resource, a removed API version) is not schema-checked.
 * Namespace defaulting needs the cluster's discovery, so it is a separate pure step,
   ``apply_default_namespace``, which the planning layer calls with the server's answer.
@@ -30,9 +31,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gitapply import bundled
 from gitapply.cache import cache_root, store
 from gitapply.errors import SourceError
-from gitapply.merge.schema import bundled_definitions, bundled_versions, nearest_bundled_version
 from gitapply.model import Manifest, Origin
 
 _BOOLEAN_HINT = "quote it: YAML 1.1 (and so kubectl) reads unquoted y, n, yes, no, on, off, true, false as booleans"
@@ -132,7 +133,7 @@ def _duplicates(manifests: Iterable[Manifest]) -> Iterator[tuple[Manifest, Manif
     first: dict[tuple[str, str, str, str], Manifest] = {}
     for manifest in manifests:
         key = manifest.key
-        identity = (key.group, key.kind, key.namespace, key.name)
+        identity = key.identity
         if identity in first:
             yield first[identity], manifest
         else:
@@ -281,15 +282,8 @@ class KindSchemas:
 
 
 @functools.lru_cache(maxsize=4)
-def _all_definitions(version: tuple[int, int]) -> Mapping[str, Any]:
-    with bundled_definitions(version, strict=True).open("rb") as handle:
-        definitions: Mapping[str, Any] = json.load(handle)["$defs"]
-    return definitions
-
-
-@functools.lru_cache(maxsize=4)
 def _load_kind_schemas(version: tuple[int, int]) -> KindSchemas:
-    return KindSchemas(version, _all_definitions(version))
+    return KindSchemas(version, bundled.definitions(version))
 
 
 def kind_schemas(version: str | None = None, kinds: Iterable[tuple[str, str]] | None = None) -> KindSchemas:
@@ -312,7 +306,7 @@ def kind_schemas(version: str | None = None, kinds: Iterable[tuple[str, str]] | 
 def _cached_definitions(version: tuple[int, int], kinds: list[tuple[str, str]]
                         ) -> tuple[dict[str, Any], dict[tuple[str, str], str]]:
     """The definitions ``kinds`` need, and which of them describes each kind."""
-    bundle = bundled_definitions(version, strict=True)
+    bundle = bundled.definitions_file(version)
     stat = bundle.stat()  # the bundle's size and time name the cache: a new kubernetes-validate, a new cache
     folder = cache_root() / "schemas" / f"{bundle.parent.name}-{stat.st_size}-{stat.st_mtime_ns}"
     index_path = folder / "index.json"
@@ -320,7 +314,7 @@ def _cached_definitions(version: tuple[int, int], kinds: list[tuple[str, str]]
         index: dict[str, str] = json.loads(index_path.read_bytes())
     else:
         index = {f"{api_version}/{kind}": name for (api_version, kind), name in _kind_names(
-            _all_definitions(version)).items()}
+            bundled.definitions(version)).items()}
         store(index_path, json.dumps(index).encode())
     definitions: dict[str, Any] = {}
     names: dict[tuple[str, str], str] = {}
@@ -333,7 +327,7 @@ def _cached_definitions(version: tuple[int, int], kinds: list[tuple[str, str]]
         if path.is_file():
             definitions.update(json.loads(path.read_bytes()))
         else:
-            closure = _closure(_all_definitions(version), name)
+            closure = _closure(bundled.definitions(version), name)
             store(path, json.dumps(closure, separators=(",", ":")).encode())
             definitions.update(closure)
     return definitions, names
@@ -376,16 +370,16 @@ def _refs(value: Any) -> Iterator[str]:
 
 def schema_versions() -> list[tuple[int, int]]:
     """The Kubernetes versions whose strict definitions kubernetes-validate bundles, oldest first."""
-    return _bundled("", lambda: bundled_versions(strict=True))
+    return _bundled("", lambda: list(bundled.versions()))
 
 
 def nearest_schema_version(version: str | None) -> tuple[int, int]:
     """The bundled version closest to ``version`` (ties go to the newer one); the newest for None."""
-    return _bundled(version or "", lambda: nearest_bundled_version(version, strict=True))
+    return _bundled(version or "", lambda: bundled.nearest_version(version))
 
 
 def _bundled(subject: str, find: Callable[[], Any]) -> Any:
-    """The merge engine's lookup of bundled definitions, its errors told as a SourceError."""
+    """A lookup of the bundled definitions (``gitapply.bundled``), its errors told as a SourceError."""
     try:
         return find()
     except ValueError as err:

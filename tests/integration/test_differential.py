@@ -2,9 +2,12 @@
 must leave the same live object, last-applied annotation included, byte for byte.
 
 Each scenario runs twice against the real control plane, once per namespace: the kubectl run in one, the
-gitapply run in the other. Out-of-band changes (``kubectl scale``, ``kubectl patch`` standing in for
-``kubectl edit``) are made by kubectl in both runs. Objects are compared after the controllers settle,
-without uid, resourceVersion, timestamps, managedFields and status; the namespace is normalised.
+gitapply run in the other. gitapply's run goes through the path users run (``AppSession``: a folder of
+manifests read, validated, planned, checked by the server's dry-run, written, its inventory recorded).
+Out-of-band changes (``kubectl scale``, ``kubectl patch`` standing in for ``kubectl edit``) are made by kubectl
+in both runs. Objects are compared after the controllers settle, without uid, resourceVersion, timestamps,
+managedFields and status, and without the one label gitapply adds beside kubectl's record (``gitapply.io/app``,
+kept out of the last-applied annotation); the namespace is normalised.
 """
 
 from __future__ import annotations
@@ -16,9 +19,44 @@ from typing import Any, Callable
 
 import pytest
 
+import yaml
+
 from gitapply.cluster.kube import KubeCluster
+from gitapply.engine.plan import APP_LABEL
 from gitapply.model import Action, ObjectKey
-from gitapply.ops.apply import apply_object, with_namespace
+from gitapply.ops.prepare import Request
+from gitapply.session import AppSession, AppSpec
+
+
+class WriteCounter:
+    """A cluster that counts the writes sent through it (dry-runs are not writes)."""
+
+    def __init__(self, cluster: KubeCluster) -> None:
+        self._cluster = cluster
+        self.writes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._cluster, name)
+        if name in ("create", "patch", "replace", "delete"):
+            def counted(*args: Any, **kwargs: Any) -> Any:
+                self.writes += 0 if kwargs.get("dry_run") else 1
+                return attribute(*args, **kwargs)
+            return counted
+        return attribute
+
+
+def apply_as_users_do(cluster: Any, obj: dict[str, Any], namespace: str, folder) -> Action:
+    """``gitapply apply FOLDER -n NAMESPACE``, through the session the CLI runs; the object's action."""
+    folder.mkdir(exist_ok=True)
+    (folder / "object.yaml").write_text(yaml.safe_dump(obj))
+    session = AppSession(cluster, AppSpec(Request(path=str(folder), namespace=namespace, app="parity",
+                                                  inventory_namespace=namespace)))
+    planned = session.plan()
+    assert not planned.refusals, [refusal.message for refusal in planned.refusals]
+    assert session.apply(planned) == []
+    (change,) = [c for c in planned.plan.changes if c.key.kind == obj["kind"]]
+    assert not session.diff().has_changes, "after an apply, diff of the same source shows nothing"
+    return change.action
 
 
 def deployment(*, image: str = "nginx:1.19", replicas: int | None = 2, annotations: dict | None = None,
@@ -100,8 +138,6 @@ SCENARIOS: dict[str, list[Step]] = {
             "metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
                 {"name": "web2", "image": "nginx:1.19"}]}}}})],
     "maxSurge from 1 to 25%": [("apply", deployment()), ("apply", deployment(max_surge="25%"))],
-    "remove replicas while the annotation holds it": [
-        ("apply", deployment(replicas=7)), ("apply", deployment(replicas=None))],
     "service keeps its clusterIP and port defaults": [
         ("apply", SERVICE),
         ("apply", {**SERVICE, "spec": {**SERVICE["spec"], "ports": [
@@ -128,8 +164,13 @@ VOLATILE = ("metadata.uid", "metadata.resourceVersion", "metadata.creationTimest
 
 
 def normalised(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
-    """The object minus what differs between two runs (ids, times, the namespace, allocated IPs)."""
+    """The object minus what differs between two runs (ids, times, the namespace, allocated IPs, gitapply's
+    app label)."""
     obj = without(obj, *VOLATILE)
+    labels = obj["metadata"].get("labels") or {}
+    labels.pop(APP_LABEL, None)
+    if not labels:
+        obj["metadata"].pop("labels", None)
     text = json.dumps(obj, sort_keys=True).replace(namespace, "NAMESPACE")
     obj = json.loads(text)
     spec = obj.get("spec") or {}
@@ -187,7 +228,7 @@ def run_scenario(steps: list[Step], namespace: str, apply: Callable[[dict[str, A
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
-def test_gitapply_leaves_the_same_live_object_as_kubectl_apply(name, control_plane, cluster):
+def test_gitapply_leaves_the_same_live_object_as_kubectl_apply(name, control_plane, cluster, tmp_path):
     steps = SCENARIOS[name]
     ns_kubectl = control_plane.new_namespace("kubectl")
     ns_gitapply = control_plane.new_namespace("gitapply")
@@ -196,7 +237,7 @@ def test_gitapply_leaves_the_same_live_object_as_kubectl_apply(name, control_pla
         control_plane.kubectl("apply", "-n", ns_kubectl, "-f", "-", input=json.dumps(obj))
 
     def gitapply_apply(obj):
-        apply_object(cluster, with_namespace(obj, cluster, ns_gitapply))
+        apply_as_users_do(cluster, obj, ns_gitapply, tmp_path / "app")
 
     by_kubectl = normalised(run_scenario(steps, ns_kubectl, kubectl_apply, control_plane, cluster), ns_kubectl)
     by_gitapply = normalised(run_scenario(steps, ns_gitapply, gitapply_apply, control_plane, cluster),
@@ -204,42 +245,45 @@ def test_gitapply_leaves_the_same_live_object_as_kubectl_apply(name, control_pla
     assert by_gitapply == by_kubectl
 
 
-def test_annotation_change_bumps_generation_but_not_the_revision(control_plane, cluster):
+def test_annotation_change_bumps_generation_but_not_the_revision(control_plane, cluster, tmp_path):
     namespace = control_plane.new_namespace("revision")
     key = ObjectKey("apps", "v1", "Deployment", namespace, "web")
-    apply_object(cluster, with_namespace(deployment(annotations={"organization": "sales"}), cluster, namespace))
+    apply_as_users_do(cluster, deployment(annotations={"organization": "sales"}), namespace, tmp_path)
     before = wait_settled(lambda: cluster.get(key))
-    outcome = apply_object(cluster, with_namespace(deployment(annotations={"organization": "marketing"}),
-                                                   cluster, namespace))
+    action = apply_as_users_do(cluster, deployment(annotations={"organization": "marketing"}), namespace, tmp_path)
     after = wait_settled(lambda: cluster.get(key))
-    assert outcome.action is Action.PATCH
+    assert action is Action.PATCH
     assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
     revision = "deployment.kubernetes.io/revision"
     assert after["metadata"]["annotations"][revision] == before["metadata"]["annotations"][revision] == "1"
     assert after["metadata"]["annotations"]["organization"] == "marketing"
 
 
-def test_removing_replicas_resets_to_one_like_kubectl(control_plane, cluster):
-    namespace = control_plane.new_namespace("replicas")
-    key = ObjectKey("apps", "v1", "Deployment", namespace, "web")
-    apply_object(cluster, with_namespace(deployment(replicas=7), cluster, namespace))
-    apply_object(cluster, with_namespace(deployment(replicas=None), cluster, namespace))
-    assert cluster.get(key)["spec"]["replicas"] == 1
+def test_removing_replicas_keeps_the_live_count_where_kubectl_resets_to_one(control_plane, cluster, tmp_path):
+    """The one place gitapply departs from kubectl on purpose (engine/defaults.yaml: keep-live-when-removed):
+    ``replicas`` leaving git hands the count to whoever scales the workload, instead of dropping it to 1."""
+    steps = [("apply", deployment(replicas=7)), ("apply", deployment(replicas=None))]
+    ns_kubectl, ns_gitapply = control_plane.new_namespace("kubectl"), control_plane.new_namespace("gitapply")
+    by_kubectl = run_scenario(steps, ns_kubectl, lambda obj: control_plane.kubectl(
+        "apply", "-n", ns_kubectl, "-f", "-", input=json.dumps(obj)), control_plane, cluster)
+    by_gitapply = run_scenario(steps, ns_gitapply, lambda obj: apply_as_users_do(cluster, obj, ns_gitapply, tmp_path),
+                               control_plane, cluster)
+    assert (by_kubectl["spec"]["replicas"], by_gitapply["spec"]["replicas"]) == (1, 7)
 
 
-def test_applying_the_same_manifest_twice_is_unchanged_without_a_write(control_plane, cluster):
+def test_applying_the_same_manifest_twice_is_unchanged_without_a_write(control_plane, cluster, tmp_path):
     namespace = control_plane.new_namespace("unchanged")
-    desired = with_namespace(deployment(), cluster, namespace)
-    assert apply_object(cluster, desired).action is Action.CREATE
-    writes_before = cluster.requests
-    assert apply_object(cluster, desired).action is Action.UNCHANGED
-    assert cluster.requests - writes_before == 1, "an unchanged object costs one read and no write"
+    counter = WriteCounter(cluster)
+    assert apply_as_users_do(counter, deployment(), namespace, tmp_path) is Action.CREATE
+    writes = counter.writes
+    assert apply_as_users_do(counter, deployment(), namespace, tmp_path) is Action.UNCHANGED
+    assert counter.writes == writes, "an unchanged app costs no write (nor its inventory)"
 
 
-def test_kubectl_apply_after_gitapply_changes_nothing(control_plane, cluster):
+def test_kubectl_apply_after_gitapply_changes_nothing(control_plane, cluster, tmp_path):
     namespace = control_plane.new_namespace("interchange")
     key = ObjectKey("apps", "v1", "Deployment", namespace, "web")
-    apply_object(cluster, with_namespace(deployment(), cluster, namespace))
+    apply_as_users_do(cluster, deployment(), namespace, tmp_path)
     before = wait_settled(lambda: cluster.get(key))
     result = control_plane.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment()))
     assert "unchanged" in result.stdout
@@ -248,10 +292,15 @@ def test_kubectl_apply_after_gitapply_changes_nothing(control_plane, cluster):
     assert after["metadata"]["annotations"] == before["metadata"]["annotations"]
 
 
-def test_gitapply_after_kubectl_apply_changes_nothing(control_plane, cluster):
+def test_gitapply_after_kubectl_apply_changes_nothing(control_plane, cluster, tmp_path):
     namespace = control_plane.new_namespace("interchange")
     control_plane.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment()))
-    assert apply_object(cluster, with_namespace(deployment(), cluster, namespace)).action is Action.UNCHANGED
+    # the object is adopted: gitapply's app label is its one change, and the spec is left as kubectl applied it
+    before = cluster.get(ObjectKey("apps", "v1", "Deployment", namespace, "web"))
+    apply_as_users_do(cluster, deployment(), namespace, tmp_path)
+    after = cluster.get(ObjectKey("apps", "v1", "Deployment", namespace, "web"))
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert after["spec"] == before["spec"]
 
 
 def container_order(obj: dict[str, Any]) -> list[tuple[str, list[str]]]:
@@ -263,16 +312,16 @@ def container_order(obj: dict[str, Any]) -> list[tuple[str, list[str]]]:
                                   "replace the sidecar and add a container in one apply",
                                   "rename a container beside one added by hand",
                                   "add and reorder env vars", "remove a container"])
-def test_the_predicted_object_has_the_servers_list_order(name, control_plane, cluster):
+def test_the_predicted_object_has_the_servers_list_order(name, control_plane, cluster, tmp_path):
     """``apply_patch`` (what diff shows) must order merged lists exactly as the API server does."""
     from gitapply.engine.objectplan import plan_object
 
     *before, (_, desired) = SCENARIOS[name]
     namespace = control_plane.new_namespace("order")
-    run_scenario(before, namespace, lambda obj: apply_object(cluster, with_namespace(obj, cluster, namespace)),
+    run_scenario(before, namespace, lambda obj: apply_as_users_do(cluster, obj, namespace, tmp_path),
                  control_plane, cluster)
-    desired = with_namespace(desired, cluster, namespace)
-    key = ObjectKey.of(desired)
-    predicted = plan_object(desired, cluster.get(key), cluster.patch_node(key.api_version, key.kind)).predicted
-    apply_object(cluster, desired)
+    key = ObjectKey.of(desired, namespace)
+    with_namespace = {**desired, "metadata": {**desired["metadata"], "namespace": namespace}}
+    predicted = plan_object(with_namespace, cluster.get(key), cluster.patch_node(key.api_version, key.kind)).predicted
+    apply_as_users_do(cluster, desired, namespace, tmp_path)
     assert container_order(predicted) == container_order(cluster.get(key))

@@ -105,7 +105,7 @@ def test_idle_reconcile_passes_send_no_write(app, control_plane):
     for _ in range(3):
         planned = plan_sync(cluster, request)
         assert not planned.refusals
-        assert write_sync(cluster, planned, app.namespace) == []
+        assert write_sync(cluster, planned) == []
     assert cluster.writes == [], "an idle pass wrote"
     assert cluster.dry_runs == [], "an idle pass needed the server to confirm a prediction"
 

@@ -2,9 +2,10 @@
 
 apimachinery checks its strategic merge patch against two sources of patch metadata; so do we:
 
-- ``bundled``: ``Schema.bundled()``, kubernetes-validate's JSON Schema definitions (``$defs``, refs
-  ``#/$defs/<name>``);
-- ``openapi``: ``Schema.from_openapi(doc)``, the same definitions rewritten as a server's OpenAPI v2 document
+- ``bundled``: ``gitapply.bundled.schema()``, kubernetes-validate's strict JSON Schema definitions (``$defs``,
+  refs ``#/$defs/<name>``);
+- ``openapi``: ``Schema.from_openapi(doc)``, the lax flavour of the same definitions (no
+  ``additionalProperties: false``), read here and rewritten as a server's OpenAPI v2 document
   (``definitions``, refs ``#/definitions/<name>``), the shape ``/openapi/v2`` serves.
 """
 
@@ -17,15 +18,15 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
+from gitapply import bundled
 from gitapply.merge import Schema
-from gitapply.merge.schema import bundled_versions
 
 SCHEMA_SOURCES = ("bundled", "openapi")
 
 
 def bundled_definitions() -> dict[str, Any]:
-    """The ``$defs`` of the newest Kubernetes version kubernetes-validate bundles."""
-    major, minor = bundled_versions()[-1]
+    """The lax ``$defs`` of the newest Kubernetes version kubernetes-validate bundles."""
+    major, minor = bundled.versions()[-1]
     root = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
     with (root / f"v{major}.{minor}.0-local" / "_definitions.json").open("rb") as handle:
         return json.load(handle)["$defs"]
@@ -63,7 +64,7 @@ def openapi_document() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def bundled_schema() -> Schema:
-    return Schema.bundled()
+    return bundled.schema()
 
 
 @pytest.fixture(scope="session")

@@ -6,19 +6,19 @@ from typing import Any
 
 import pytest
 
+from gitapply import bundled
 from gitapply.merge import (
     BadPatchError,
     ConflictError,
     MergeError,
     MissingMergeKeyError,
     PreconditionError,
-    Schema,
     apply_patch,
     three_way_patch,
     two_way_patch,
 )
 
-SCHEMA = Schema.bundled()
+SCHEMA = bundled.schema()
 DEPLOYMENT = SCHEMA.for_kind("apps/v1", "Deployment")
 POD = SCHEMA.for_kind("v1", "Pod")
 

@@ -24,10 +24,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitapply.merge import Node, Schema, apply_patch, three_way_patch, two_way_patch
+from gitapply import bundled
+from gitapply.merge import Node, apply_patch, three_way_patch, two_way_patch
 from gitapply.merge.directives import PATCH, RETAIN_KEYS, SET_ORDER_PREFIX
 
-SCHEMA = Schema.bundled()
+SCHEMA = bundled.schema()
 DEPLOYMENT = SCHEMA.for_kind("apps/v1", "Deployment")
 EXAMPLES = settings(max_examples=120, deadline=None)
 

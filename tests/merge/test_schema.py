@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from gitapply.merge import FieldMeta, Schema, three_way_patch
-from gitapply.merge.schema import bundled_versions, nearest_bundled_version, parse_strategy
+from gitapply.merge.schema import parse_strategy
 
 
 def field(schema: Schema, definition: str, *path: str) -> FieldMeta:
@@ -94,29 +94,6 @@ def test_for_kind_is_none_for_unknown_kinds(schema: Schema, api_version: str, ki
 
 def test_definition_is_none_for_an_unknown_name(schema: Schema) -> None:
     assert schema.definition("io.k8s.api.core.v1.NoSuchThing") is None
-
-
-def test_bundled_defaults_to_the_newest_version() -> None:
-    assert nearest_bundled_version(None) == bundled_versions()[-1]
-
-
-def test_bundled_picks_the_nearest_version_to_an_older_one() -> None:
-    oldest = bundled_versions()[0]
-    assert oldest > (1, 20), "kubernetes-validate bundles 1.20 itself; pick an older version for this test"
-    assert nearest_bundled_version("1.20") == oldest
-    assert Schema.bundled("1.20") is Schema.bundled(f"{oldest[0]}.{oldest[1]}")
-    assert Schema.bundled("1.20").for_kind("apps/v1", "Deployment") is not None
-
-
-@pytest.mark.parametrize("text", ["v{major}.{minor}.2", "{major}.{minor}", "{major}.{minor}.0-gke.1"])
-def test_bundled_reads_patch_and_build_versions(text: str) -> None:
-    major, minor = bundled_versions()[-1]
-    assert nearest_bundled_version(text.format(major=major, minor=minor)) == (major, minor)
-
-
-def test_bundled_refuses_text_that_is_no_version() -> None:
-    with pytest.raises(ValueError, match="not a Kubernetes version"):
-        nearest_bundled_version("latest")
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,8 @@ def _python(code: str, env_home, *args: str):
     import subprocess
     import sys
 
-    env = {**os.environ, "XDG_CACHE_HOME": str(env_home)}
+    # the cache folder's fallback under $XDG_CACHE_HOME (tests/unit/test_cache.py has the whole rule)
+    env = {**{k: v for k, v in os.environ.items() if k != "GITAPPLY_CACHE"}, "XDG_CACHE_HOME": str(env_home)}
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=60)
 
 

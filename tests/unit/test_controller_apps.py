@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from gitapply.controller.apps import AppsFileError, AppSpec, parse_apps
+from gitapply.controller.apps import AppsFileError, AppEntry, parse_apps
 
-DEFAULTS = AppSpec(name="", repository="", interval=30, inventory_namespace="gitapply")
+DEFAULTS = AppEntry(name="", repository="", interval=30, inventory_namespace="gitapply")
 
 
 def test_apps_take_the_defaults_for_what_they_leave_out():
     apps = parse_apps("apps:\n  - name: shop\n    repository: /srv/ops\n    path: shop\n    prune: true\n"
                       "  - name: blog\n    repository: /srv/blog\n    interval: 5\n    detectOnly: true\n",
                       "apps.yaml", DEFAULTS)
-    assert apps == (AppSpec("shop", "/srv/ops", path="shop", interval=30, prune=True, inventory_namespace="gitapply"),
-                    AppSpec("blog", "/srv/blog", interval=5, detect_only=True, inventory_namespace="gitapply"))
+    assert apps == (AppEntry("shop", "/srv/ops", path="shop", interval=30, prune=True, inventory_namespace="gitapply"),
+                    AppEntry("blog", "/srv/blog", interval=5, detect_only=True, inventory_namespace="gitapply"))
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -8,6 +8,7 @@ from gitapply.controller.metrics import Metrics
 from gitapply.controller.runner import AppRunner
 from gitapply.model import ObjectKey, PatchType
 from gitapply.ops.prepare import Request
+from gitapply.session import AppSpec
 
 CONFIG = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  level: info\n"
 KEY = ObjectKey("", "v1", "ConfigMap", "default", "settings")
@@ -17,8 +18,8 @@ def runner(tmp_path, *, leading: bool, detect_only: bool = False) -> tuple[AppRu
     (tmp_path / "app").mkdir(exist_ok=True)
     (tmp_path / "app" / "settings.yaml").write_text(CONFIG)
     cluster = LocalCluster(tmp_path / "cluster.db")
-    request = Request(path=str(tmp_path / "app"), app="shop")
-    return AppRunner("shop", request, cluster, Metrics(), lambda: leading, detect_only=detect_only), cluster
+    spec = AppSpec(Request(path=str(tmp_path / "app"), app="shop"))
+    return AppRunner("shop", spec, cluster, Metrics(), lambda: leading, detect_only=detect_only), cluster
 
 
 def events(cluster: LocalCluster, reason: str) -> list[dict]:

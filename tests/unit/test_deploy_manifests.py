@@ -103,8 +103,9 @@ def test_dockerfile_installs_the_project_without_a_pip_cache():
 
 def test_image_writes_only_under_tmp():
     env = image_env()
-    for name in ("HOME", "GITAPPLY_CACHE", "GITAPPLY_CACHE_DIR"):
+    for name in ("HOME", "GITAPPLY_CACHE"):
         assert env[name] == "/tmp" or env[name].startswith("/tmp/"), name
+    assert "GITAPPLY_CACHE_DIR" not in env, "the repository mirrors follow GITAPPLY_CACHE: one setting moves it all"
 
 
 def test_image_git_credentials_come_from_files_not_the_environment():

@@ -6,14 +6,15 @@ import copy
 
 import pytest
 
+from gitapply import bundled
 from gitapply.engine.drift import FieldState, ObjectState, classify, classify_fields
 from gitapply.engine.heal import heal_patch
 from gitapply.engine.lastapplied import annotated
 from gitapply.engine.rules import RulesError, parse_ignore_rules, resolve
-from gitapply.merge import Schema, apply_patch
+from gitapply.merge import apply_patch
 from gitapply.model import Manifest, ObjectKey, Origin
 
-NODE = Schema.bundled().for_kind("apps/v1", "Deployment")
+NODE = bundled.schema().for_kind("apps/v1", "Deployment")
 
 
 def web(image="nginx:1.19", replicas=2, env=None):
@@ -79,7 +80,7 @@ def test_a_field_owned_by_an_hpa_is_ignored_with_its_owner():
     hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
            "metadata": {"name": "web-hpa", "namespace": "shop"},
            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}}
-    rules = resolve([], [hpa])
+    rules = resolve([], [hpa], builtin=bundled.rules())
     live = applied(web())
     live["spec"]["replicas"] = 9
     key = ObjectKey("apps", "v1", "Deployment", "shop", "web")
@@ -90,7 +91,7 @@ def test_a_field_owned_by_an_hpa_is_ignored_with_its_owner():
 def test_objects_missing_or_deleted_are_told_apart_by_the_inventory():
     gone = Manifest(web(), Origin("web.yaml", 0, 1))
     other = Manifest({**web(), "metadata": {**web()["metadata"], "name": "api"}}, Origin("api.yaml", 0, 1))
-    report = classify([gone, other], {}, lambda api, kind: NODE, resolve([], []), app="shop", revision=None,
+    report = classify([gone, other], {}, lambda api, kind: NODE, resolve([], [], builtin=bundled.rules()), app="shop", revision=None,
                       inventory=[gone.key])
     assert [item.state for item in report.objects] == [ObjectState.DELETED, ObjectState.MISSING]
     assert report.has_drift and report.has_pending

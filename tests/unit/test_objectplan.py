@@ -6,12 +6,14 @@ import copy
 
 import pytest
 
+from gitapply import bundled
 from gitapply.engine.lastapplied import LAST_APPLIED, annotated
-from gitapply.engine.objectplan import Bookkeeping, PlanError, plan_object
-from gitapply.merge import Schema, apply_patch
+from gitapply.engine.objectplan import Bookkeeping, plan_object
+from gitapply.errors import RecordError
+from gitapply.merge import apply_patch
 from gitapply.model import Action, PatchType
 
-SCHEMA = Schema.bundled()
+SCHEMA = bundled.schema()
 CM_NODE = SCHEMA.for_kind("v1", "ConfigMap")
 
 
@@ -62,11 +64,15 @@ def test_kinds_without_patch_metadata_get_a_json_merge_patch():
     assert plan.patch_type is PatchType.MERGE and plan.body["spec"] == {"size": 2}
 
 
-def test_a_broken_annotation_is_an_error_naming_the_object():
+@pytest.mark.parametrize("record", ["[1, 2]", '{"apiVersion": "v1", "kind": '])
+def test_a_broken_annotation_is_an_error_naming_the_object_and_the_repair(record):
     live = live_from(configmap({"a": "1"}))
-    live["metadata"]["annotations"] = {LAST_APPLIED: "[1, 2]"}
-    with pytest.raises(PlanError, match="ConfigMap/default/cfg"):
-        plan_object(configmap({"a": "1"}), live, CM_NODE)
+    live["metadata"]["annotations"] = {LAST_APPLIED: record}
+    with pytest.raises(RecordError, match="^ConfigMap/default/cfg: its kubectl.kubernetes.io/last-applied") as err:
+        plan_object(configmap({"a": "2"}), live, CM_NODE)
+    assert "kubectl annotate configmap cfg -n default kubectl.kubernetes.io/last-applied-configuration-" in str(
+        err.value)
+    assert err.value.exit_code == 2
 
 
 def test_bookkeeping_is_sent_but_kept_out_of_the_last_applied_record():

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import copy
 
+from gitapply import bundled
 from gitapply.engine.drift import FieldState, classify_fields
 from gitapply.engine.heal import heal_patch
 from gitapply.engine.lastapplied import annotated
 from gitapply.engine.ownership import Author, changed_fields, ownership, owners, record_update
-from gitapply.engine.rules import FieldManagers
-from gitapply.merge import Schema, apply_patch
+from gitapply.merge import apply_patch
 
-NODE = Schema.bundled().for_kind("apps/v1", "Deployment")
-MANAGERS = FieldManagers().with_own("gitapply")
+NODE = bundled.schema().for_kind("apps/v1", "Deployment")
+MANAGERS = bundled.rules().managers.with_own("gitapply")
 APPLY = Author("gitapply", "Update", "", "2024-05-01T11:00:00Z")
 
 

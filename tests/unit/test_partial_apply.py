@@ -6,8 +6,8 @@ import pytest
 
 from gitapply.cluster.local import LocalCluster
 from gitapply.errors import ConnectionFailedError, ForbiddenError, InvalidObjectError
-from gitapply.model import Action, ObjectKey
-from gitapply.ops.apply import Failure, execute
+from gitapply.model import Action, Failure, FailureKind, ObjectKey
+from gitapply.ops.apply import execute
 from gitapply.ops.inventory import read_inventory
 from gitapply.ops.prepare import Request
 from gitapply.ops.sync import SyncOptions, plan_sync, write_sync
@@ -53,7 +53,7 @@ def labelled(cluster):
 def test_objects_written_before_a_refusal_are_recorded(tmp_path):
     cluster = Flaky(tmp_path / "c.db", refuse="c03")
     planned = plan_sync(cluster, Request(path=source(tmp_path, 6)), SyncOptions(server_checks=False))
-    failures = write_sync(cluster, planned, "default")
+    failures = write_sync(cluster, planned)
     assert [f.key.name for f in failures] == ["c03"]
     recorded = sorted(key.name for key in read_inventory(cluster, APP, "default"))
     assert recorded == labelled(cluster) == ["c00", "c01", "c02", "c04", "c05"]
@@ -63,7 +63,7 @@ def test_ctrl_c_leaves_every_written_object_in_the_inventory(tmp_path):
     cluster = Flaky(tmp_path / "c.db", interrupt_after=4)
     planned = plan_sync(cluster, Request(path=source(tmp_path, 12)), SyncOptions(server_checks=False))
     with pytest.raises(KeyboardInterrupt):
-        write_sync(cluster, planned, "default")
+        write_sync(cluster, planned)
     written = labelled(cluster)
     assert 4 <= len(written) < 12
     assert sorted(key.name for key in read_inventory(cluster, APP, "default")) == written
@@ -72,10 +72,10 @@ def test_ctrl_c_leaves_every_written_object_in_the_inventory(tmp_path):
 def test_a_later_partial_apply_keeps_what_the_app_owned_before(tmp_path):
     path = source(tmp_path, 3)
     cluster = Flaky(tmp_path / "c.db")
-    write_sync(cluster, plan_sync(cluster, Request(path=path)), "default")
+    write_sync(cluster, plan_sync(cluster, Request(path=path)))
     path = source(tmp_path, 5)  # two objects more; the first of them is refused
     cluster.refuse = "c03"
-    write_sync(cluster, plan_sync(cluster, Request(path=path), SyncOptions(server_checks=False)), "default")
+    write_sync(cluster, plan_sync(cluster, Request(path=path), SyncOptions(server_checks=False)))
     assert sorted(key.name for key in read_inventory(cluster, APP, "default")) == ["c00", "c01", "c02", "c04"]
 
 
@@ -110,7 +110,7 @@ def test_no_write_is_sent_once_the_server_is_gone(tmp_path):
     planned = plan_sync(cluster, Request(path=source(tmp_path, 20)), SyncOptions(server_checks=False))
     cluster.answers = 3
     failures = execute(cluster, planned.plan, workers=2)
-    assert len(failures) == 17 and all(f.unreachable for f in failures)
+    assert len(failures) == 17 and all(f.kind is FailureKind.UNREACHABLE for f in failures)
     assert cluster.attempts <= 3 + 2
     assert sum("not sent" in f.message for f in failures) >= 17 - 2
 
@@ -119,9 +119,9 @@ def test_a_server_gone_for_good_is_said_with_what_prune_will_not_know(tmp_path):
     cluster = Vanishing(tmp_path / "c.db", answers=3, for_good=True)
     planned = plan_sync(cluster, Request(path=source(tmp_path, 6)), SyncOptions(server_checks=False))
     cluster.answers = 3
-    failures = write_sync(cluster, planned, "default")
-    (unrecorded,) = [f for f in failures if f.inventory]
-    assert not unrecorded.unreachable and "gitapply-inventory-shop" in unrecorded.message
+    failures = write_sync(cluster, planned)
+    (unrecorded,) = [f for f in failures if f.kind is FailureKind.INVENTORY]
+    assert "gitapply-inventory-shop" in unrecorded.message
     assert "prune does not know of the 3 objects this apply wrote" in unrecorded.message
     lines = failure_lines(failures)
     assert len(lines) == 2 and "3 objects were not written" in lines[0] and lines[1] == unrecorded.message
@@ -140,9 +140,8 @@ def test_a_kind_rbac_forbids_is_that_objects_refusal_and_the_others_are_written(
     path = source(tmp_path, 3)
     (tmp_path / APP / "s.yaml").write_text("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n")
     cluster = Forbidding(tmp_path / "c.db")
-    failures = write_sync(cluster, plan_sync(cluster, Request(path=path), SyncOptions(server_checks=False)),
-                          "default")
-    assert [(f.key.kind, f.unreachable) for f in failures] == [("Secret", False)]
+    failures = write_sync(cluster, plan_sync(cluster, Request(path=path), SyncOptions(server_checks=False)))
+    assert [(f.key.kind, f.kind) for f in failures] == [("Secret", FailureKind.REFUSED)]
     assert failure_lines(failures) == [failures[0].message] and "forbidden" in failures[0].message
     assert labelled(cluster) == ["c00", "c01", "c02"]
 
@@ -151,11 +150,11 @@ def test_a_server_that_goes_away_mid_apply_is_one_line_not_one_per_object(tmp_pa
     cluster = Vanishing(tmp_path / "c.db", answers=3)
     planned = plan_sync(cluster, Request(path=source(tmp_path, 10)), SyncOptions(server_checks=False))
     cluster.answers = 3
-    failures = write_sync(cluster, planned, "default")
+    failures = write_sync(cluster, planned)
     refused = InvalidObjectError("v1/ConfigMap/default/x", "refused")
     lines = failure_lines([*failures, Failure(ObjectKey("", "v1", "ConfigMap", "default", "x"), Action.CREATE,
                                               str(refused))])
-    assert len(failures) == 7 and all(f.unreachable for f in failures)
+    assert len(failures) == 7 and all(f.kind is FailureKind.UNREACHABLE for f in failures)
     assert lines[0] == str(refused), "a refusal of the object itself is still shown on its own"
     assert len(lines) == 2 and "7 objects were not written" in lines[1] and "run apply again" in lines[1]
     assert sorted(key.name for key in read_inventory(cluster, APP, "default")) == labelled(cluster)

@@ -1,8 +1,8 @@
-"""Rendering a drift report: golden JSON, JUnit and Prometheus output, Secret masking, escaping, the table."""
+"""Rendering a drift report: golden JSON, JUnit and Prometheus output, escaping, the table (Secret masking:
+``test_render_secrets``)."""
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import re
@@ -13,7 +13,6 @@ import pytest
 from rich.console import Console
 
 from gitapply.engine.drift import DriftReport, FieldDrift, FieldState, ObjectDrift, ObjectState
-from gitapply.engine.lastapplied import LAST_APPLIED
 from gitapply.engine.ownership import Author
 from gitapply.model import ObjectKey, Origin
 from gitapply.render.drift import (
@@ -23,11 +22,10 @@ from gitapply.render.drift import (
     drift_prometheus,
     drift_summary,
     drift_table,
-    escape_label_value,
-    masked_value,
     short,
     wrap_path,
 )
+from gitapply.render.prometheus import escape_label_value
 
 DATA = Path(__file__).parent / "data"
 CHECKED_AT = 1714564800.0  # 2024-05-01T12:00:00Z
@@ -97,35 +95,6 @@ def test_short_values_are_cut_with_an_ellipsis():
 
 def test_checked_at_is_iso_8601_utc():
     assert checked_at_iso(report()) == "2024-05-01T12:00:00Z"
-
-
-# --- Secret masking -------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("path", ["data.password", "data", "stringData.token", "/data/password",
-                                  "data[password]", f"metadata.annotations.{LAST_APPLIED}"])
-def test_secret_values_are_masked(path):
-    assert masked_value(DB, path, "c2VjcmV0") == "***"
-
-
-def test_an_absent_secret_value_stays_absent_so_added_keys_show():
-    assert masked_value(DB, "data.password", None) is None
-
-
-def test_a_whole_secret_as_one_value_keeps_key_names_but_not_values():
-    whole = {"kind": "Secret", "type": "Opaque", "data": {"user": "YWRtaW4=", "password": "c2VjcmV0"},
-             "stringData": {"token": "t0ken"},
-             "metadata": {"name": "db", "annotations": {LAST_APPLIED: '{"data":{"password":"c2VjcmV0"}}'}}}
-    before = copy.deepcopy(whole)
-    assert masked_value(DB, "", whole) == {
-        "kind": "Secret", "type": "Opaque", "data": {"user": "***", "password": "***"},
-        "stringData": {"token": "***"}, "metadata": {"name": "db", "annotations": {LAST_APPLIED: "***"}}}
-    assert whole == before, "masking must not mutate the report's values"
-
-
-def test_other_secret_fields_and_other_kinds_are_shown():
-    assert masked_value(DB, "type", "Opaque") == "Opaque"
-    assert masked_value(DB, "metadata.labels.data", "x") == "x"
-    assert masked_value(CFG, "data.password", "plain") == "plain"
 
 
 # --- JSON -------------------------------------------------------------------------------------------------------
@@ -258,6 +227,9 @@ gitapply_objects{app="shop",state="deleted"} 1
 gitapply_drift_fields{app="shop",state="pending"} 2
 gitapply_drift_fields{app="shop",state="drift"} 1
 gitapply_drift_fields{app="shop",state="unmanaged"} 0
+# HELP gitapply_drifted_fields Fields changed in the cluster (drift and unmanaged), by the manager that changed them (unknown: none recorded).
+# TYPE gitapply_drifted_fields gauge
+gitapply_drifted_fields{app="shop",manager="kubectl-set"} 1
 # HELP gitapply_last_check_timestamp_seconds When the drift check ran, in seconds since the Unix epoch.
 # TYPE gitapply_last_check_timestamp_seconds gauge
 gitapply_last_check_timestamp_seconds{app="shop"} 1714564800
@@ -305,8 +277,9 @@ def test_prometheus_output_parses_and_counts_ignore_ignored_fields():
 
 def test_prometheus_has_every_family_and_state_when_nothing_was_checked():
     families = parse_exposition(drift_prometheus(report(revision=None)))
-    assert set(families) == {"gitapply_objects", "gitapply_drift_fields", "gitapply_last_check_timestamp_seconds",
-                             "gitapply_revision_info"}
+    assert set(families) == {"gitapply_objects", "gitapply_drift_fields", "gitapply_drifted_fields",
+                             "gitapply_last_check_timestamp_seconds", "gitapply_revision_info"}
+    assert families["gitapply_drifted_fields"] == [], "a manager's series exists only while it changed fields"
     assert [labels["state"] for labels, _ in families["gitapply_objects"]] == [
         "in-sync", "pending", "drifted", "missing", "deleted"]
     assert all(value == 0 for _, value in families["gitapply_objects"] + families["gitapply_drift_fields"])

@@ -215,3 +215,12 @@ def test_a_kustomization_is_rendered_not_read_file_by_file(tmp_path):
     (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
     state = read(str(tmp_path))
     assert [m.obj["metadata"]["name"] for m in state.manifests] == ["p-x"] and not state.problems
+
+
+@pytest.mark.parametrize("files", [{}, {"README.md": "# ops\n", "notes.txt": "x"}, {"only.yaml": "# a comment\n---\n"}],
+                         ids=["empty folder", "no manifest files", "only comments"])
+def test_a_source_with_no_objects_is_an_error_not_an_empty_apply(tmp_path, files):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(SourceError, match="holds no Kubernetes objects.*would prune everything"):
+        read(str(tmp_path))

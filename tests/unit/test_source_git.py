@@ -10,7 +10,6 @@ import pytest
 
 from gitapply.errors import SourceError
 from gitapply.source import is_git_source, is_remote, load, read, redact
-from gitapply.source.git import default_cache_dir
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -199,14 +198,6 @@ def test_an_unreachable_remote_is_a_source_error_naming_the_url(tmp_path):
         load(url, cache_dir=str(tmp_path / "cache"))
     assert raised.value.subject == url
     assert raised.value.message.startswith("cannot clone or fetch: fatal: ")
-
-
-def test_the_cache_directory_defaults_under_the_user_cache_and_can_be_overridden(monkeypatch, tmp_path):
-    monkeypatch.delenv("GITAPPLY_CACHE_DIR", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert default_cache_dir() == tmp_path / "xdg" / "gitapply" / "repos"
-    monkeypatch.setenv("GITAPPLY_CACHE_DIR", str(tmp_path / "mine"))
-    assert default_cache_dir() == tmp_path / "mine"
 
 
 def test_secrets_in_urls_are_redacted_from_messages():

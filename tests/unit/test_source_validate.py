@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import copy
-import importlib
 
 import pytest
 
+from gitapply import bundled
 from gitapply.errors import SourceError
 from gitapply.model import Manifest, Origin
 from gitapply.source import apply_default_namespace, validate
@@ -277,7 +277,6 @@ def test_objects_without_a_valid_identity_pass_defaulting_unchanged():
 
 def test_the_schemas_of_the_kinds_in_use_come_from_the_cache_and_judge_as_the_whole_bundle(tmp_path, monkeypatch):
     """Reading the 1 MB bundle costs a small diff a tenth of its time: each kind's part is cut out once."""
-    module = importlib.import_module("gitapply.source.validate")  # the package re-exports its function validate
     monkeypatch.setenv("GITAPPLY_CACHE", str(tmp_path / "cache"))
     broken = DEPLOYMENT.replace("replicas: 2", "replicas: two").replace("image: nginx", "imagee: nginx")
     service = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: http}]}\n"
@@ -290,6 +289,6 @@ def test_the_schemas_of_the_kinds_in_use_come_from_the_cache_and_judge_as_the_wh
     for attempt in ("cold", "warm"):
         part = kind_schemas(None, kinds)
         assert [error for m in found for error in part.field_errors(m.obj)] == expected, attempt
-        monkeypatch.setattr(module, "_all_definitions", lambda version: pytest.fail("the bundle was read"))
+        monkeypatch.setattr(bundled, "definitions", lambda version: pytest.fail("the bundle was read"))
     assert {path.name for path in (tmp_path / "cache" / "schemas").rglob("*.json")} >= {
         "index.json", "io.k8s.api.apps.v1.Deployment.json", "io.k8s.api.core.v1.Service.json"}
