@@ -28,9 +28,9 @@ from benchmarks.bench_cluster import newest_kubectl  # noqa: E402
 from benchmarks.data.fleet import fleet, namespaces  # noqa: E402
 from gitapply.cluster.kube import KubeCluster  # noqa: E402
 from gitapply.model import Action  # noqa: E402
-from gitapply.ops.apply import apply_all, confirm_patches  # noqa: E402
-from gitapply.ops.drift import check  # noqa: E402
-from gitapply.ops.prepare import Request, prepare  # noqa: E402
+from benchmarks.data.seed import apply_objects  # noqa: E402
+from gitapply.ops.apply import confirm_patches  # noqa: E402
+from gitapply.session import AppSession, AppSpec, Request  # noqa: E402
 from tests.harness.controlplane import ControlPlane  # noqa: E402
 
 TOTAL = int(os.environ.get("BENCH_OBJECTS", "2000"))
@@ -75,7 +75,8 @@ def main() -> None:
         work = Path(scratch)
         config = ["--kubeconfig", plane.kubeconfig]
         cluster = KubeCluster(kubeconfig=plane.kubeconfig)
-        apply_all(cluster, namespaces(prefix="git") + namespaces(prefix="kube") + namespaces(prefix="fast"))
+        apply_objects(cluster, namespaces(prefix="git") + namespaces(prefix="kube") + namespaces(prefix="fast"),
+                      app="bench-namespaces")
         write_fleet(work / "git", "git")
         write_fleet(work / "kube", "kube")
         write_fleet(work / "fast", "fast")
@@ -112,8 +113,9 @@ def main() -> None:
         report("gitapply drift", seconds, done, {1})
 
         counted = KubeCluster(kubeconfig=plane.kubeconfig)
+        session = AppSession(counted, AppSpec(Request(path=str(work / "git"), app="bench")))
         start = time.perf_counter()
-        prepared = prepare(counted, Request(path=str(work / "git"), app="bench"))
+        prepared = session.read()
         planned_at, read_requests = time.perf_counter(), counted.requests
         plan = confirm_patches(counted, prepared.plan, prepared.nodes)
         print(f"in process: diff of {len(plan.changes)} objects made {read_requests} requests "
@@ -122,7 +124,7 @@ def main() -> None:
               f"{time.perf_counter() - planned_at:.2f} s ({plan.count(Action.PATCH)} confirmed)")
         tracemalloc.start()
         start = time.perf_counter()
-        drift = check(counted, Request(path=str(work / "git"), app="bench"))
+        drift = session.drift()
         seconds, (_, peak) = time.perf_counter() - start, tracemalloc.get_traced_memory()
         tracemalloc.stop()
         print(f"in process: drift with provenance of {len(drift.objects)} objects in {seconds:.2f} s, "

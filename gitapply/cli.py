@@ -31,6 +31,7 @@ from .terminal import Terminal
 if TYPE_CHECKING:
     from .cluster.base import Cluster
     from .model import Change, Failure, ObjectKey
+    from .model import ApplyMethod
     from .ops.sync import Planned, SyncOptions
     from .session import AppSession, AppSpec, Rollouts
 
@@ -70,6 +71,13 @@ KustomizeCommand = option(None, "--kustomize-command", envvar="GITAPPLY_KUSTOMIZ
                           help="Renders a Kustomize directory (given last); default: `kustomize build` if "
                                "on PATH, else `kubectl kustomize`.")
 RemoteBases = option(False, "--allow-remote-bases", help="Let Kustomize fetch remote bases (URLs).")
+ServerSideOption = option(False, "--server-side",
+                          help="Apply server-side (the server keeps the record in managedFields) instead of "
+                               "client-side (the last-applied annotation); .gitapply.yaml's applyMethod and an "
+                               "object's gitapply.io/apply-method annotation also choose (docs/server-side.md).")
+AdoptManagers = option("", "--adopt-managers", metavar="NAMES",
+                       help="Also take over objects these server-side appliers applied (comma-separated, e.g. "
+                            "kustomize-controller,helm); kubectl's always are.")
 MaxInput = option(None, "--max-input-size", metavar="MIB",
                   help="Largest manifest file read, in MiB; the whole source may hold 16 times that "
                        "(default 16 MiB per file, 256 MiB in all).")
@@ -100,11 +108,12 @@ def _options(local: Optional[str] = option(None, "--local", envvar="GITAPPLY_LOC
 def _spec(path: str, *, rev: str | None, subdir: str | None, namespace: str, selector: str, app_name: str,
           inventory_namespace: str, kustomize_command: str | None, allow_remote_bases: bool,
           max_input_size: float | None, prune: bool = False, force_prune: bool = False,
+          server_side: bool = False, method: ApplyMethod | None = None, adopt_managers: str = "",
           sync: SyncOptions | None = None) -> AppSpec:
     """The app the command line names; a bad value is a usage error (exit 2) before anything is read."""
-    from .ops.prepare import Request, parse_selector
-    from .ops.sync import SyncOptions
-    from .session import AppSpec
+    from .model import ApplyMethod
+    from .ops.prepare import parse_selector
+    from .session import AppSpec, Request, SyncOptions  # noqa: F811 - at run time, not only for typing
     from .source import InputLimits
 
     if max_input_size is not None and not max_input_size > 0:
@@ -118,7 +127,8 @@ def _spec(path: str, *, rev: str | None, subdir: str | None, namespace: str, sel
                      selector=labels, app=app_name, prune=prune,
                      force_prune=force_prune, inventory_namespace=inventory_namespace,
                      kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases,
-                     input_limits=limits)
+                     input_limits=limits, method=ApplyMethod.SERVER_SIDE if server_side else method,
+                     adopt_managers=tuple(name.strip() for name in adopt_managers.split(",") if name.strip()))
     return AppSpec(source, sync or SyncOptions())
 
 
@@ -154,7 +164,8 @@ def diff(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = 
          server_dry_run: bool = option(False, "--server-dry-run",
                                        help="Ask the API server (dry-run) what each object would become."),
          kustomize_command: Optional[str] = KustomizeCommand, allow_remote_bases: bool = RemoteBases,
-         max_input_size: Optional[float] = MaxInput) -> None:
+         max_input_size: Optional[float] = MaxInput,
+         server_side: bool = ServerSideOption, adopt_managers: str = AdoptManagers) -> None:
     """Show what apply would change: the live objects against what they would become."""
     from .render.diff import unified
     from .render.report import json_report, summary
@@ -162,7 +173,7 @@ def diff(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = 
     spec = _spec(path, rev=rev, subdir=subdir, namespace=namespace, selector=selector, app_name=app_name,
                  inventory_namespace=inventory_namespace, kustomize_command=kustomize_command,
                  allow_remote_bases=allow_remote_bases, max_input_size=max_input_size, prune=prune,
-                 force_prune=True)
+                 force_prune=True, server_side=server_side, adopt_managers=adopt_managers)
     try:
         plan = _session(spec, kubeconfig, context).diff(server_dry_run=server_dry_run)
     except GitapplyError as err:
@@ -208,16 +219,18 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
                                              help="With --wait: restore the previous configuration of "
                                                   "workloads whose rollout failed."),
           inventory_namespace: str = InventoryNamespace, kustomize_command: Optional[str] = KustomizeCommand,
-          allow_remote_bases: bool = RemoteBases, max_input_size: Optional[float] = MaxInput) -> None:
+          allow_remote_bases: bool = RemoteBases, max_input_size: Optional[float] = MaxInput,
+          server_side: bool = ServerSideOption, adopt_managers: str = AdoptManagers) -> None:
     """Create, patch (and with --prune, delete) objects so the cluster matches git."""
     from .model import Action
-    from .ops.sync import SyncOptions
+    from .session import SyncOptions
     from .render.report import failure_lines, json_report, outcome_line, summary
 
     spec = _spec(path, rev=rev, subdir=subdir, namespace=namespace, selector=selector, app_name=app_name,
                  inventory_namespace=inventory_namespace, kustomize_command=kustomize_command,
                  allow_remote_bases=allow_remote_bases, max_input_size=max_input_size, prune=prune,
-                 force_prune=force_prune, sync=SyncOptions(heal_unmanaged=heal_unmanaged,
+                 force_prune=force_prune, server_side=server_side, adopt_managers=adopt_managers,
+                 sync=SyncOptions(heal_unmanaged=heal_unmanaged,
                                                            force_replace=force_replace,
                                                            server_checks=not no_preflight))
     try:
@@ -295,7 +308,8 @@ def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
           prometheus: Optional[str] = option(None, "--prometheus",
                                              help="Also write node-exporter textfile metrics here."),
           inventory_namespace: str = InventoryNamespace, kustomize_command: Optional[str] = KustomizeCommand,
-          allow_remote_bases: bool = RemoteBases, max_input_size: Optional[float] = MaxInput) -> None:
+          allow_remote_bases: bool = RemoteBases, max_input_size: Optional[float] = MaxInput,
+          server_side: bool = ServerSideOption, adopt_managers: str = AdoptManagers) -> None:
     """Compare git with the cluster and report drift; writes nothing to the cluster."""
     from pathlib import Path
 
@@ -306,7 +320,8 @@ def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
         _fail(ValueError(f"--fail-on must be drift, pending or any, not {fail_on!r}"), 2)
     spec = _spec(path, rev=rev, subdir=subdir, namespace=namespace, selector=selector, app_name=app_name,
                  inventory_namespace=inventory_namespace, kustomize_command=kustomize_command,
-                 allow_remote_bases=allow_remote_bases, max_input_size=max_input_size)
+                 allow_remote_bases=allow_remote_bases, max_input_size=max_input_size, server_side=server_side,
+                 adopt_managers=adopt_managers)
     try:
         report = _session(spec, kubeconfig, context).drift()
     except GitapplyError as err:
@@ -341,6 +356,7 @@ def reconcile(path: Optional[str] = argument(None, help="A directory or a git re
                                             help="Also remove fields added out of band."),
               inventory_namespace: str = InventoryNamespace, kustomize_command: Optional[str] = KustomizeCommand,
               allow_remote_bases: bool = RemoteBases, max_input_size: Optional[float] = MaxInput,
+              server_side: bool = ServerSideOption, adopt_managers: str = AdoptManagers,
               apps_file: Optional[str] = option(None, "--apps", help="A YAML file of apps to run in one "
                                                                       "process (see docs/controller.md)."),
               detect_only: bool = option(False, "--detect-only", help="Read only: drift as metrics, logs "
@@ -369,7 +385,8 @@ def reconcile(path: Optional[str] = argument(None, help="A directory or a git re
     from .controller.apps import AppEntry, parse_apps
     from .controller.lease import Timing
     from .controller.process import ControllerOptions, run
-    from .ops.sync import SyncOptions
+    from .model import ApplyMethod
+    from .session import SyncOptions
 
     if log_format not in ("text", "json"):
         _fail(ValueError(f"--log-format must be text or json, not {log_format!r}"), 2)
@@ -387,11 +404,13 @@ def reconcile(path: Optional[str] = argument(None, help="A directory or a git re
                      selector=selector, app_name=entry.name, inventory_namespace=entry.inventory_namespace,
                      kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases,
                      max_input_size=max_input_size, prune=entry.prune,
+                     method=entry.method, adopt_managers=adopt_managers,
                      sync=SyncOptions(heal_unmanaged=heal_unmanaged))
 
     defaults = AppEntry(name=app_name, repository=path or "", rev=rev, path=subdir, namespace=namespace,
                         interval=interval, prune=prune, detect_only=detect_only,
-                        inventory_namespace=inventory_namespace)
+                        inventory_namespace=inventory_namespace,
+                        method=ApplyMethod.SERVER_SIDE if server_side else None)
     try:
         address = _metrics_address(metrics_addr)
         if apps_file is not None:

@@ -97,10 +97,38 @@ class Manifest:
         object.__setattr__(self, "key", ObjectKey.of(self.obj))
 
 
+class ApplyMethod(StrEnum):
+    """How an object is written. Client-side apply keeps the last-applied record in an annotation and sends a
+    three-way patch, as ``kubectl apply`` does; server-side apply sends the configuration and the server keeps
+    the record (``managedFields``), as ``kubectl apply --server-side`` does."""
+
+    CLIENT_SIDE = "client-side"
+    SERVER_SIDE = "server-side"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSide:
+    """How one object is applied server-side: ``reason`` says why when the app applies client-side (its
+    annotation asked, or it is too large for the last-applied record); ``ownership`` the ``managedFields`` to
+    install first (taking over from client-side apply or from another applier, or handing a field over to the
+    HPA), under the precondition ``resource_version``; ``forced`` each field taken from another manager, as
+    ``(manager, field path)``; ``removes`` the fields (a ``managedFields`` field set) that were applied before
+    and git no longer has, which the apply removes; ``clears`` a strategic merge patch sent first, removing
+    what the server keeps in the way of git's object (``engine.serverside.defaults_in_the_way``)."""
+
+    reason: str = ""
+    ownership: tuple[dict[str, Any], ...] | None = None
+    resource_version: str = ""
+    forced: tuple[tuple[str, str], ...] = ()
+    removes: dict[str, Any] = field(default_factory=dict)
+    clears: dict[str, Any] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
-    """What happens to one object. ``body`` is the create body or the patch; ``predicted`` the live object
-    after the change (None when pruned); ``desired`` what git says (None when pruned)."""
+    """What happens to one object. ``body`` is the create body, the patch, or (server-side) the applied
+    configuration; ``predicted`` the live object after the change (None when pruned); ``desired`` what git says
+    (None when pruned); ``server_side`` set when the object is applied server-side."""
 
     key: ObjectKey
     action: Action
@@ -110,6 +138,7 @@ class Change:
     patch_type: PatchType | None = None
     predicted: dict[str, Any] | None = None
     origin: Origin | None = None
+    server_side: ServerSide | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: gitapply's main job, end to end, on the embedded local cluster (no Kubernetes needed).
 # A desired-state repository (examples/repo) goes through diff, apply, a change in git, a change made out of
-# band in the cluster, the drift check, healing, and a rollback to the first commit.
+# band in the cluster, the drift check, healing, a rollback to the first commit, a CRD too large for client-side
+# apply, and the move of the whole app to server-side apply.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -59,4 +60,26 @@ say "7. Roll back to the first release by applying its commit"
 run diff "$REPO" --rev "$FIRST" --no-color
 run apply "$REPO" --rev "$FIRST"
 run drift "$REPO" --rev "$FIRST"
+say "8. A CRD too large for client-side apply (its last-applied record would pass the 256 KiB annotation limit)"
+"$PY" - "$REPO/shop/gadgets-crd.json" <<'PYEOF'
+import json, sys
+properties = {f"setting{i:04d}": {"type": "string", "description": "A documented setting. " * 12} for i in range(1000)}
+crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+       "metadata": {"name": "gadgets.shop.example.com"},
+       "spec": {"group": "shop.example.com", "scope": "Namespaced",
+                "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+                "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                    "type": "object", "properties": {"spec": {"type": "object", "properties": properties}}}}}]}}
+with open(sys.argv[1], "w") as handle:
+    json.dump(crd, handle)
+print(f"wrote shop/gadgets-crd.json: {len(json.dumps(crd))} bytes")
+PYEOF
+git -C "$REPO" add -A
+commit "shop: the gadgets CRD"
+run apply "$REPO"
+run diff "$REPO" --no-color
+
+say "9. Move the whole app to server-side apply: ownership moves from the last-applied records to managedFields"
+run apply "$REPO" --server-side
+run drift "$REPO" --server-side
 say "Done: the same commands work against a real cluster with --kubeconfig instead of GITAPPLY_LOCAL."

@@ -101,6 +101,13 @@ class Cluster(Protocol):
         """Patch an object; returns what the server stored."""
         ...
 
+    def apply(self, obj: dict[str, Any], *, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
+        """Server-side apply of ``obj`` (operation ``Apply`` under ``field_manager``); creates it when absent.
+        The manager then owns exactly the fields of ``obj``: those it applied before and ``obj`` no longer has
+        are removed unless another manager owns them. A field another manager owns with another value is a
+        conflict (``FieldConflictError`` naming each field and manager) unless ``force`` takes it over."""
+        ...
+
     def replace(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         """Replace an object whole (PUT); its ``metadata.resourceVersion`` must still be the stored one, or
         ``ConflictingWriteError`` is raised (optimistic concurrency: the controller's Lease relies on it)."""

@@ -174,6 +174,13 @@ class KubeCluster:
     def resource(self, api_version: str, kind: str) -> Resource:
         resources = self._group_version(api_version)
         found = resources.get(kind) if resources else None
+        if found is None and resources is not None:
+            # a CRD applied since the group-version was read (a second kind in a group already served) is
+            # served now: read the group-version again, once, before calling the kind unknown
+            with self._discovery_lock:
+                self._resources.pop(api_version, None)
+            resources = self._group_version(api_version)
+            found = resources.get(kind) if resources else None
         if found is None:
             offered = self._versions_offering(kind)
             hint = f"the server offers it as {', '.join(offered)}" if offered else "the server has no such kind; is its CRD installed?"

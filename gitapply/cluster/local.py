@@ -7,7 +7,11 @@ resources); server-side dry-run computes without storing; namespaced objects nee
 immutable fields gitapply users meet most (workload selectors, a Job's template, a Service's clusterIP)
 are refused with 422 as the server refuses them; deleting a namespace deletes what is in it; a CRD makes
 its kind served. Quantities are stored in canonical form and every write is recorded in ``managedFields``
-(the manager named at construction, operation ``Update``, the time, the fields it changed). There are no
+(the manager named at construction, operation ``Update``, the time, the fields it changed). Server-side
+apply follows the v1.20 server's structured merge (``engine.serverapply``): ``Apply`` entries own exactly the
+applied fields, other owners' changed fields conflict unless forced, what an applier dropped is removed unless
+someone else owns it, an apply that changes nothing stores nothing, and the validations such a merge walks
+into are repeated (``cluster.validation``); custom resources merge by their CRD's schema. There are no
 controllers: a workload is stored as fully rolled out, and nothing keeps
 revision history (``gitapply history`` needs a real cluster). Defaults the API server would add are not
 added, so a live object here is the applied configuration plus metadata.
@@ -26,11 +30,13 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .. import bundled
+from ..engine import serverapply
 from ..engine.normalize import SERVER_OWNED_METADATA, by_type, secret_string_data
 from ..engine.ownership import Author, record_update
 from ..errors import ConflictingWriteError, InvalidObjectError, NotFoundError, UnknownKindError
 from ..merge import MergeError, Node, apply_patch
 from ..model import ObjectKey, PatchType
+from . import customkinds, validation
 from .base import DEFAULT_FIELD_MANAGER, Propagation, Resource
 
 CLUSTER_SCOPED = frozenset({
@@ -150,12 +156,72 @@ class LocalCluster:
             live = self.get(key)
             if live is None:
                 raise NotFoundError(str(key), "not found")
+            metadata = patch.get("metadata")
+            sent: dict[str, Any] = metadata if isinstance(metadata, dict) else {}
+            expected = sent.get("resourceVersion")
+            if expected and expected != live["metadata"].get("resourceVersion"):
+                raise ConflictingWriteError(str(key), "changed while being written (the object has been modified; "
+                                                      "apply your changes to the latest version); re-run to retry")
             node = self.patch_node(key.api_version, key.kind) if patch_type is PatchType.STRATEGIC else None
             try:
                 result = apply_patch(live, patch, node)
             except MergeError as err:
                 raise InvalidObjectError(str(key), f"bad request: {err}") from err
-            return self._store(key, self._as_stored(live, _updated(key, live, result)), dry_run)
+            stored = self._as_stored(live, _updated(key, live, result))
+            if isinstance(sent.get("managedFields"), list) and sent["managedFields"]:
+                # a write that sets managedFields itself is taken as it is, as the API server takes it (how
+                # ownership is handed over: client-go's csaupgrade)
+                stored["metadata"]["managedFields"] = sent["managedFields"]
+            return self._store(key, stored, dry_run)
+
+    def apply(self, obj: dict[str, Any], *, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
+        """Server-side apply as the v1.20 server does it (``engine.serverapply``): the object merged and
+        pruned by field ownership, conflicts refused unless forced, recorded as an ``Apply`` entry; an apply
+        that changes neither the object nor its record stores nothing (no new resourceVersion)."""
+        key = ObjectKey.of(obj)
+        resource = self.resource(key.api_version, key.kind)
+        with self._transaction():
+            live = self.get(key)
+            if live is None and resource.namespaced and \
+                    self.get(ObjectKey("", "v1", "Namespace", "", key.namespace)) is None:
+                raise NotFoundError(str(key), f'not found (namespaces "{key.namespace}" not found)')
+            node, custom = self._apply_schema(key)
+            applied = serverapply.apply(live, copy.deepcopy(obj), node, manager=self.field_manager, force=force,
+                                        now=_now(), typed=custom is None)
+            _validate(key, applied.obj, custom)
+            stored = self._applied_as_stored(key, live, applied)
+            if live is not None and _bare(stored) == _bare(live):
+                self.requests += 1
+                return live
+            return self._store(key, stored, dry_run)
+
+    def _apply_schema(self, key: ObjectKey) -> tuple[Node | None, dict[str, Any] | None]:
+        """The node server-side apply merges ``key``'s kind by; for a custom resource, also its CRD's schema."""
+        node = self._schema.for_kind(key.api_version, key.kind)
+        crd = self._defining_crd(key.api_version, key.kind) if node is None else None
+        if crd is None:
+            return node, None
+        schema = customkinds.crd_schema(crd, key.api_version.rpartition("/")[2])
+        return customkinds.node(schema), schema
+
+    def _applied_as_stored(self, key: ObjectKey, live: dict[str, Any] | None,
+                           applied: serverapply.Applied) -> dict[str, Any]:
+        """What the server stores for an apply: as for any write (identity, generation, immutable fields,
+        canonical quantities, ``stringData``, status), with the apply's own ``managedFields``."""
+        node = self._schema.for_kind(key.api_version, key.kind)
+        stored = secret_string_data(by_type(applied.obj, node))
+        if live is None:
+            stored = {**stored, "metadata": {**stored.get("metadata", {}), "uid": str(uuid.uuid4()),
+                                             "creationTimestamp": _now()}}
+            if "spec" in stored:
+                stored["metadata"]["generation"] = 1
+        else:
+            stored = _updated(key, live, {**stored, "metadata": dict(stored.get("metadata", {}))})
+        stored = _rolled_out(stored)
+        stored["metadata"].pop("managedFields", None)
+        if applied.managed_fields:
+            stored["metadata"]["managedFields"] = applied.managed_fields
+        return stored
 
     def replace(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         key = ObjectKey.of(obj)
@@ -225,10 +291,29 @@ class LocalCluster:
         return obj
 
 
+def _bare(obj: dict[str, Any]) -> dict[str, Any]:
+    """An object without its resourceVersion, its managedFields in any order: two forms that differ only there
+    store the same."""
+    metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "resourceVersion"}
+    if "managedFields" in metadata:
+        metadata["managedFields"] = sorted(metadata["managedFields"], key=lambda e: json.dumps(e, sort_keys=True))
+    return {**obj, "metadata": metadata}
+
+
+def _validate(key: ObjectKey, obj: dict[str, Any], custom: dict[str, Any] | None) -> None:
+    """The server's validations an apply walks into (``cluster.validation``): a custom resource's nulls
+    against its CRD's ``schema``, a volume left with two sources."""
+    problems = list(validation.null_problems(obj, custom)) if custom is not None else validation.volume_problems(obj)
+    if problems:
+        raise InvalidObjectError(str(key), validation.rejected(key.kind, key.group, key.name, problems))
+
+
 def _owned_part(obj: dict[str, Any]) -> dict[str, Any]:
-    """The part of an object managers can own: no status, no metadata the server keeps for itself."""
-    metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in SERVER_OWNED_METADATA}
-    return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": metadata}
+    """The part of an object managers can own: no status, no metadata the server keeps for itself, and not
+    the object's identity (``apiVersion``, ``kind``, name, namespace), which the server records for no one."""
+    metadata = {k: v for k, v in (obj.get("metadata") or {}).items()
+                if k not in SERVER_OWNED_METADATA and k not in ("name", "namespace")}
+    return {**{k: v for k, v in obj.items() if k not in ("status", "apiVersion", "kind")}, "metadata": metadata}
 
 
 def _updated(key: ObjectKey, live: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:

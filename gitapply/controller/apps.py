@@ -11,6 +11,7 @@ apps:
     prune: true                                 # optional (default --prune)
     detectOnly: false                           # optional (default --detect-only)
     inventoryNamespace: gitapply                # optional (default --inventory-namespace)
+    applyMethod: server-side                    # optional (default --server-side, else .gitapply.yaml's)
 ```
 
 The whole file is checked before anything starts; every problem is reported with the file and line it is
@@ -26,6 +27,7 @@ from typing import Any
 import yaml
 
 from ..errors import SourceError
+from ..model import ApplyMethod
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,7 @@ class AppEntry:
     prune: bool = False
     detect_only: bool = False
     inventory_namespace: str = "default"
+    method: ApplyMethod | None = None
 
 
 class AppsFileError(SourceError):
@@ -49,8 +52,8 @@ class AppsFileError(SourceError):
 
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _FIELDS = {"name": str, "repository": str, "rev": str, "path": str, "namespace": str, "interval": float,
-           "prune": bool, "detectOnly": bool, "inventoryNamespace": str}
-_ATTRIBUTES = {"detectOnly": "detect_only", "inventoryNamespace": "inventory_namespace"}
+           "prune": bool, "detectOnly": bool, "inventoryNamespace": str, "applyMethod": str}
+_ATTRIBUTES = {"detectOnly": "detect_only", "inventoryNamespace": "inventory_namespace", "applyMethod": "method"}
 
 
 def parse_apps(text: str, filename: str, defaults: AppEntry) -> tuple[AppEntry, ...]:
@@ -129,6 +132,11 @@ def _app(node: yaml.MappingNode, filename: str, defaults: AppEntry, problems: li
                         "63, starting and ending alphanumeric)")
     if "interval" in values and values["interval"] <= 0:
         problems.append(f"{where}: interval must be above 0 seconds")
+    if "method" in values:
+        if values["method"] in (ApplyMethod.SERVER_SIDE, ApplyMethod.CLIENT_SIDE):
+            values["method"] = ApplyMethod(values["method"])
+        else:
+            problems.append(f"{where}: applyMethod must be server-side or client-side, not {values['method']!r}")
     if len(problems) > before:
         return None
     base = {field: getattr(defaults, field) for field in AppEntry.__slots__}

@@ -43,6 +43,7 @@ from .lastapplied import LAST_APPLIED, last_applied
 from .normalize import SYSTEM_WRITTEN_METADATA, by_type, defaulted, normalised
 from .ownership import Author, FieldPath, Ownership, ownership, owners
 from .rules import FieldManagers, FieldRules, Owned
+from .serverside import applied_record, with_protocol_defaults
 
 
 class FieldState(StrEnum):
@@ -261,7 +262,13 @@ def classify_fields(desired: dict[str, Any], live: dict[str, Any], node: Node | 
     """Every differing field of one object that exists in git and in the cluster. A field can be both
     pending (git moved on) and drifted (the cluster moved away): both are reported."""
     record = ownership(live)
-    git, was, now = _prepared(desired, node), _prepared(last_applied(live), node), _prepared(live, node)
+    applied = last_applied(live)
+    server_side = applied is None and (applied := applied_record(live, managers.lineage)) is not None
+    if server_side:  # what server-side apply sent: git, with the ports' protocol it fills in
+        desired = with_protocol_defaults(desired)
+    git, was, now = _prepared(desired, node), _prepared(applied, node), _prepared(live, node)
+    if server_side and record is not None:
+        was = _with_taken(was, git, record, live, managers)
     found: list[FieldDrift] = []
     rewritten = record is not None and _author(record, _RECORD, live, managers) is not None
     for path in git.keys() | was.keys():
@@ -277,6 +284,15 @@ def classify_fields(desired: dict[str, Any], live: dict[str, Any], node: Node | 
             found.append(_field(path, FieldState.DRIFT, git, was, now, author))
     found += _added(git, was, now, live, record, managers)
     return _with_rules(found, left_alone)
+
+
+def _with_taken(was: Leaves, git: Leaves, record: Ownership, live: dict[str, Any], managers: FieldManagers) -> Leaves:
+    """The record of a server-side applied object, completed: a field git sets that another manager has taken
+    since (``kubectl set image`` takes the image) left the applier's entry, and with it its value; it was
+    applied as git has it, so the cluster moved it, not git."""
+    taken = {path: value for path, value in git.items() if path not in was
+             and _author(record, path, live, managers) is not None}
+    return {**was, **taken} if taken else was
 
 
 def _field(path: FieldPath, state: FieldState, git: Leaves, was: Leaves, now: Leaves,

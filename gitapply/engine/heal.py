@@ -5,7 +5,8 @@
 does (``engine.drift``, state ``unmanaged``), and ``apply --heal-unmanaged`` sends this patch with the
 apply's own: a ``null`` for each added field, or ``$patch: delete`` for a whole added item of a list merged
 by key (an env var). Only fields drift attributes to another manager are healed (``engine.drift``), never
-server defaults or controller fields.
+server defaults or controller fields. An object applied server-side gets the deletions as a patch sent before
+its apply (``ServerSide.clears``).
 """
 
 from __future__ import annotations
@@ -94,6 +95,15 @@ def with_healing(plan: Plan, report: DriftReport, nodes: Callable[[str, str], No
             changes.append(change)
             continue
         healing = heal_patch(unmanaged, change.live, [change.desired, last_applied(change.live)], node)
+        ssa = change.server_side
+        if ssa is not None:
+            # server-side: the deletions go first, as a patch of their own (deleting owns nothing), and the
+            # apply stays an apply, so that gitapply keeps owning only what git sets
+            clears = merge_patches(ssa.clears, healing, node) if ssa.clears else healing
+            predicted = apply_patch(change.predicted or change.live, healing, node)
+            changes.append(dataclasses.replace(change, action=Action.PATCH, predicted=predicted,
+                                               server_side=dataclasses.replace(ssa, clears=clears)))
+            continue
         patch = merge_patches(change.body or {}, healing, node)
         predicted = apply_patch(change.live, patch, node)
         changes.append(dataclasses.replace(change, action=Action.PATCH, body=patch, predicted=predicted,

@@ -49,13 +49,15 @@ def plan_object(
     origin: Origin | None = None,
     left_alone: tuple[str, ...] = (),
     keep_when_removed: tuple[str, ...] = (),
+    record: dict[str, Any] | None = None,
 ) -> Change:
     """Decide create / patch / unchanged for one object, exactly as ``kubectl apply`` would.
 
     ``left_alone`` (JSON pointers) are fields gitapply neither writes nor records (ignore rules, fields an
     HPA owns): they are taken out of the desired and the last-applied configuration, so the patch neither
     sets nor deletes them. ``keep_when_removed`` fields that git no longer has are taken out of the last
-    applied configuration only, so the live value stays (``kubectl apply`` would delete it).
+    applied configuration only, so the live value stays (``kubectl apply`` would delete it). ``record`` stands
+    for the last-applied annotation of an object that has none (it was applied server-side: ``serverside``).
     """
     key = ObjectKey.of(desired)
     for pointer in left_alone:
@@ -75,18 +77,19 @@ def plan_object(
             original, basis = None, desired
             sent = without_omitted_zeros(sent, sent, live)
         else:
-            original = by_type(_without_rules(last_applied(live), desired, left_alone, keep_when_removed), node)
+            recorded = last_applied(live) or _without_bookkeeping(record, bookkeeping)
+            original = by_type(_without_rules(recorded, desired, left_alone, keep_when_removed), node)
             basis = original
             sent, original = without_omitted_zeros(sent, original, live), without_omitted_zeros(original, sent, live)
         kubectls = three_way_patch(original, sent, live, node, overwrite=overwrite)
-        predicted = _predict(live, kubectls, node, basis)
+        predicted = predicted_after(live, kubectls, node, basis)
         changed = predicted != live
         # the commit annotation names the commit an object last changed in: an object git left as it was
         # keeps its own and costs no write (only a missing app label is added)
         marks = bookkeeping if changed else Bookkeeping(bookkeeping.labels, {})
         patch = _patch_bookkeeping(kubectls if changed else {}, live, marks)
         if patch is not kubectls:  # bookkeeping was added: predict again, with it
-            predicted = _predict(live, patch, node, basis)
+            predicted = predicted_after(live, patch, node, basis)
     except (MergeError, ValueError) as err:
         raise PlanError(str(key), str(err)) from err
     if not patch or predicted == live:
@@ -94,7 +97,7 @@ def plan_object(
     return Change(key, Action.PATCH, desired, live, patch, patch_type, predicted, origin)
 
 
-def _predict(live: dict[str, Any], patch: dict[str, Any], node: Node | None,
+def predicted_after(live: dict[str, Any], patch: dict[str, Any], node: Node | None,
              basis: dict[str, Any] | None) -> dict[str, Any]:
     """The live object after ``patch``, as the server will store it (see ``engine.normalize``)."""
     if not patch:
@@ -119,6 +122,21 @@ def _without_rules(original: dict[str, Any] | None, desired: dict[str, Any], lef
         if not has_pointer(desired, pointer):
             original = without_pointer(original, pointer)
     return original
+
+
+def _without_bookkeeping(record: dict[str, Any] | None, bookkeeping: Bookkeeping) -> dict[str, Any] | None:
+    """A record read from server-side apply's field set holds gitapply's bookkeeping, which the last-applied
+    annotation never does: out of it, or the patch would delete the label it then finds present."""
+    if record is None:
+        return None
+    metadata = dict(record.get("metadata") or {})
+    for section, ours in (("labels", bookkeeping.labels), ("annotations", bookkeeping.annotations)):
+        kept = {k: v for k, v in (metadata.get(section) or {}).items() if k not in ours}
+        if kept:
+            metadata[section] = kept
+        else:
+            metadata.pop(section, None)
+    return {**record, "metadata": metadata}
 
 
 def _with_bookkeeping(obj: dict[str, Any], bookkeeping: Bookkeeping) -> dict[str, Any]:

@@ -23,7 +23,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..merge import Node
+from ..merge import FieldMeta, Node
+from . import fieldsets
+from .fieldtypes import KEY_DEFAULTS
 
 Segment = str | tuple[str, Any]
 """A map key, or ``(merge key, value)``: the item of the list named by the segment before it."""
@@ -116,7 +118,7 @@ def _item_fields(node: dict[str, Any], item: dict[str, Any]) -> Any:
                 keys = json.loads(name[2:])
             except ValueError:
                 continue
-            if isinstance(keys, dict) and all(item.get(k) == v for k, v in keys.items()):
+            if isinstance(keys, dict) and all(item.get(k, KEY_DEFAULTS.get(k)) == v for k, v in keys.items()):
                 return child
     return None
 
@@ -134,15 +136,20 @@ def fields_of(obj: Any, node: Node | None) -> FieldSet:
             found["f:" + key] = fields_of(value, meta.node if meta is not None else None)
         elif isinstance(value, list) and meta is not None and meta.merge_key and value and \
                 all(isinstance(item, dict) and meta.merge_key in item for item in value):
-            found["f:" + key] = {_item_name(meta.merge_key, item): {".": {}, **fields_of(item, meta.node)}
+            found["f:" + key] = {_item_name(meta, item): {".": {}, **fields_of(item, meta.node)}
                                  for item in value}
         else:
             found["f:" + key] = {}
     return found
 
 
-def _item_name(merge_key: str, item: dict[str, Any]) -> str:
-    return "k:" + json.dumps({merge_key: item[merge_key]}, separators=(",", ":"))
+def _item_name(meta: FieldMeta, item: dict[str, Any]) -> str:
+    """The item's name as the server writes it: by every key field of the list (``x-kubernetes-list-map-keys``,
+    which may name more fields than the merge key: ports by port and protocol), defaulted where the server
+    defaults one, sorted."""
+    keys = meta.list_keys if meta.list_type == "map" and meta.list_keys else (meta.merge_key,)
+    named = {key: item.get(key, KEY_DEFAULTS.get(key)) for key in sorted(keys)}
+    return "k:" + json.dumps(named, separators=(",", ":"))
 
 
 def changed_fields(before: dict[str, Any] | None, after: dict[str, Any], node: Node | None) -> FieldSet:
@@ -177,32 +184,6 @@ def _changed(before: Any, after: Any, fields: FieldSet) -> FieldSet:
     return found
 
 
-def _without(fields: FieldSet, taken: FieldSet) -> FieldSet:
-    """``fields`` without what ``taken`` holds (a leaf on either side takes the whole subtree)."""
-    result: FieldSet = {}
-    for name, child in fields.items():
-        if name not in taken:
-            result[name] = child
-        elif taken[name] and child:
-            rest = _without(child, taken[name])
-            if rest:
-                result[name] = rest
-    return result
-
-
-def _union(one: FieldSet, other: FieldSet) -> FieldSet:
-    """Both sets; where one holds a leaf and the other a subtree, the leaf (it covers the subtree)."""
-    result = dict(one)
-    for name, child in other.items():
-        if name not in result:
-            result[name] = child
-        elif result[name] and child:
-            result[name] = _union(result[name], child)
-        else:
-            result[name] = {}
-    return result
-
-
 def _intersect(fields: FieldSet, present: FieldSet) -> FieldSet:
     result: FieldSet = {}
     for name, child in fields.items():
@@ -221,13 +202,13 @@ def record_update(managed: Sequence[dict[str, Any]] | None, before: dict[str, An
     entries: list[dict[str, Any]] = []
     mine: FieldSet = {}
     for entry in managed or ():
-        fields = _intersect(_without(entry.get("fieldsV1") or {}, changed), present)
+        fields = _intersect(fieldsets.minus(entry.get("fieldsV1") or {}, changed), present)
         if (entry.get("manager"), entry.get("operation")) == (author.manager, author.operation):
             mine = fields
             continue
         if fields:
             entries.append({**entry, "fieldsV1": fields})
-    mine = _union(mine, _intersect(changed, present))
+    mine = fieldsets.union(mine, _intersect(changed, present))
     if mine:
         entries.append({"manager": author.manager, "operation": author.operation, "apiVersion":
                         after.get("apiVersion", ""), "time": author.time, "fieldsType": "FieldsV1",

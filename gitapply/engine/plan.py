@@ -16,8 +16,10 @@ from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
 from ..errors import PruneGuardError
 from ..merge import Node
-from ..model import Action, Change, Manifest, ObjectKey, Plan
+from ..model import Action, ApplyMethod, Change, Manifest, ObjectKey, Plan
 from .objectplan import Bookkeeping, plan_object
+from .serverside import (ANNOTATIONS_LIMIT, SERVER_SIDE_APPLIERS, TOO_LARGE, annotations_size, applied_record,
+                         method_of, method_pinned, plan_server_side)
 from .order import apply_order, delete_order
 from .rules import FieldRules
 
@@ -29,13 +31,17 @@ NodeLookup = Callable[[str, str], Node | None]
 
 @dataclass(frozen=True, slots=True)
 class PlanOptions:
-    """How to plan: the app that owns the objects, the commit they come from, prune and its guard."""
+    """How to plan: the app that owns the objects, the commit they come from, prune and its guard, the apply
+    method, the field manager gitapply writes as and the server-side appliers it takes objects over from."""
 
     app: str
     commit: str | None = None
     prune: bool = False
     force_prune: bool = False
     overwrite: bool = True
+    method: ApplyMethod = ApplyMethod.CLIENT_SIDE
+    manager: str = "gitapply"
+    adopt: tuple[str, ...] = ()
 
 
 def bookkeeping(options: PlanOptions) -> Bookkeeping:
@@ -61,13 +67,8 @@ def make_plan(
     ``in_git`` is every key git has (default: the desired ones) and ``prunable`` limits pruning to some live
     objects: with a label selector, only part of git is planned, and nothing outside it may be pruned."""
     marks = bookkeeping(options)
-    changes = [
-        plan_object(manifest.obj, live.get(manifest.key), nodes(manifest.key.api_version, manifest.key.kind),
-                    overwrite=options.overwrite, bookkeeping=marks, origin=manifest.origin,
-                    left_alone=tuple(owned.pointer for owned in rules.left_alone(manifest.key)),
-                    keep_when_removed=rules.kept_when_removed(manifest.key))
-        for manifest in desired
-    ]
+    changes = [_plan_one(manifest, live.get(manifest.key), nodes(manifest.key.api_version, manifest.key.kind),
+                         options, marks, rules) for manifest in desired]
     changes.sort(key=lambda change: apply_order(change.key))
     if options.prune:
         inventory = tuple(inventory)
@@ -76,6 +77,28 @@ def make_plan(
         _check_guard(len(doomed), _owned_count(live, inventory, options.app), options)
         changes += [Change(key, Action.PRUNE, None, live[key]) for key in sorted(doomed, key=delete_order)]
     return Plan(tuple(changes))
+
+
+def _plan_one(manifest: Manifest, live: dict[str, Any] | None, node: Node | None, options: PlanOptions,
+              marks: Bookkeeping, rules: FieldRules) -> Change:
+    """One object, by the method it is applied with (``serverside.method_of``); client-side first, and
+    server-side instead when its last-applied record would not fit the annotation limit."""
+    left_alone = tuple(owned.pointer for owned in rules.left_alone(manifest.key))
+    kept = rules.kept_when_removed(manifest.key)
+    method, reason = method_of(manifest.obj, options.method)
+    appliers = {options.manager, *options.adopt, *SERVER_SIDE_APPLIERS}
+    if method is ApplyMethod.CLIENT_SIDE:
+        change = plan_object(manifest.obj, live, node, overwrite=options.overwrite, bookkeeping=marks,
+                             origin=manifest.origin, left_alone=left_alone, keep_when_removed=kept,
+                             record=applied_record(live, appliers))
+        written = change.body if change.action is Action.CREATE else change.predicted
+        if method_pinned(manifest.obj) or change.action is Action.UNCHANGED or \
+                annotations_size(written) <= ANNOTATIONS_LIMIT:
+            return change
+        reason = TOO_LARGE
+    return plan_server_side(manifest.obj, live, node, manager=options.manager, bookkeeping=marks,
+                            origin=manifest.origin, reason=reason, left_alone=left_alone, keep_when_removed=kept,
+                            adopt=options.adopt)
 
 
 def owned_by(obj: dict[str, Any] | None, app: str) -> bool:

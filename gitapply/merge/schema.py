@@ -27,13 +27,20 @@ _STRATEGIES = {"", "merge", "replace"}
 class FieldMeta:
     """Patch metadata of one field: its strategy, whether it retains keys, its merge key, its value's node.
 
-    For a list, ``node`` describes the list's items; for a map or struct, the value itself.
+    For a list, ``node`` describes the list's items; for a map or struct, the value itself. Server-side apply
+    reads three more: ``list_type`` (``x-kubernetes-list-type``: ``atomic``, ``set``, ``map`` or unset),
+    ``list_keys`` (``x-kubernetes-list-map-keys``), ``map_type`` (``x-kubernetes-map-type`` of the field, else
+    of its type: ``atomic`` or ``granular``) and ``open`` (``x-kubernetes-preserve-unknown-fields``).
     """
 
     strategy: str = ""
     retain_keys: bool = False
     merge_key: str = ""
     node: "Node | None" = None
+    list_type: str = ""
+    list_keys: tuple[str, ...] = ()
+    map_type: str = ""
+    open: bool = False
 
 
 NO_META = FieldMeta()
@@ -68,6 +75,16 @@ class Node:
         """A map with one value type (``additionalProperties``), not a struct with named properties."""
         return not self._raw.get("properties") and isinstance(self._raw.get("additionalProperties"), Mapping)
 
+    @property
+    def map_type(self) -> str:
+        """``x-kubernetes-map-type`` of this type (``atomic``: replaced and owned whole), or ""."""
+        return str(self._raw.get("x-kubernetes-map-type", ""))
+
+    @property
+    def open(self) -> bool:
+        """Whether this type keeps fields it does not describe (``x-kubernetes-preserve-unknown-fields``)."""
+        return self._raw.get("x-kubernetes-preserve-unknown-fields") is True
+
     def field(self, key: str) -> FieldMeta:
         """The metadata of field ``key``; ``NO_META`` for a field the schema does not describe."""
         meta = self._fields.get(key)
@@ -91,7 +108,10 @@ class Node:
             node = self._schema.node_of(items) if isinstance(items, Mapping) else None
         else:
             node = self._schema.node_of(prop)  # by $ref when there is one, so named definitions are shared
-        return FieldMeta(strategy, retain, merge_key, node)
+        return FieldMeta(strategy, retain, merge_key, node, str(value.get("x-kubernetes-list-type", "")),
+                         tuple(value.get("x-kubernetes-list-map-keys") or ()),
+                         str(prop.get("x-kubernetes-map-type") or value.get("x-kubernetes-map-type") or ""),
+                         value.get("x-kubernetes-preserve-unknown-fields") is True)
 
 
 def _is_array(schema: Mapping[str, Any]) -> bool:

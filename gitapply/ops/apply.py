@@ -10,16 +10,20 @@ import dataclasses
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..cluster.base import Cluster, Propagation
-from ..engine.objectplan import NO_BOOKKEEPING, Bookkeeping, plan_object
+from ..engine import fieldsets
 from ..engine.crds import kinds_defined_by
 from ..engine.normalize import same_stored
+from ..engine.objectplan import NO_BOOKKEEPING, Bookkeeping, plan_object
 from ..engine.order import rank
-from ..errors import (ClusterError, ConflictingWriteError, ConnectionFailedError, ForbiddenError, GitapplyError,
-                      InvalidObjectError, NotLeadingError)
-from ..model import Action, Change, Failure, FailureKind, ObjectKey, Plan
+from ..engine.serverside import ANNOTATIONS_LIMIT, METHOD_ANNOTATION, annotations_size
+from ..errors import (ClusterError, ConflictingWriteError, ConnectionFailedError, FieldConflictError, ForbiddenError,
+                      GitapplyError, InvalidObjectError, NotLeadingError)
+from ..merge import merge_patches
+from ..model import Action, Change, Failure, FailureKind, ObjectKey, PatchType, Plan, ServerSide
 
 CONFLICT_RETRIES = 5
 # Requests in flight for the dry-runs and the writes. On 2 cores shared with a local API server, 500 new
@@ -30,6 +34,8 @@ WRITE_CONCURRENCY = 16
 
 def write(cluster: Cluster, change: Change, *, dry_run: bool = False) -> dict[str, Any] | None:
     """Make one planned change; returns the live object the server answers with (None when pruned)."""
+    if change.patch_type is PatchType.APPLY and change.action in (Action.CREATE, Action.PATCH):
+        return apply_server_side(cluster, change, dry_run=dry_run)
     if change.action is Action.CREATE:
         assert change.body is not None
         return cluster.create(change.body, dry_run=dry_run)
@@ -45,13 +51,40 @@ def write(cluster: Cluster, change: Change, *, dry_run: bool = False) -> dict[st
             return change.body
         cluster.delete(change.key, propagation=Propagation.FOREGROUND)
         _wait_gone(cluster, change.key)
-        return cluster.create(change.body)
+        return cluster.apply(change.body, force=True) if change.patch_type is PatchType.APPLY else \
+            cluster.create(change.body)
     return change.predicted
+
+
+def apply_server_side(cluster: Cluster, change: Change, *, dry_run: bool = False,
+                      force: bool = True) -> dict[str, Any]:
+    """One server-side apply: first the ownership it takes over (``managedFields`` rewritten, under the
+    resourceVersion read, so a concurrent write makes it a conflict and the change is planned again), then
+    the configuration, forcing conflicts: git wins, and the plan names what it took (``confirmed``)."""
+    assert change.body is not None
+    ssa = change.server_side
+    if ssa is not None and ssa.clears is not None and dry_run:
+        # the dry-run cannot chain two writes: the two as one patch show what the server would store
+        node = cluster.patch_node(change.key.api_version, change.key.kind)
+        patch = merge_patches(_as_patch(change.body), ssa.clears, node) if node is not None else ssa.clears
+        return cluster.patch(change.key, patch, PatchType.STRATEGIC, dry_run=True)
+    if ssa is not None and ssa.ownership is not None and not dry_run:
+        cluster.patch(change.key, {"metadata": {"managedFields": list(ssa.ownership),
+                                                "resourceVersion": ssa.resource_version}}, PatchType.MERGE)
+    if ssa is not None and ssa.clears is not None:
+        cluster.patch(change.key, ssa.clears, PatchType.STRATEGIC)
+    return cluster.apply(change.body, force=force, dry_run=dry_run)
+
+
+def _as_patch(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
 
 
 def as_replacement(change: Change, marks: Bookkeeping) -> Change:
     """The change as delete-and-recreate, for a change the server refuses as a patch (an immutable field)."""
     assert change.desired is not None
+    if change.patch_type is PatchType.APPLY:
+        return dataclasses.replace(change, action=Action.REPLACE)
     created = plan_object(change.desired, None, None, bookkeeping=marks, origin=change.origin)
     return dataclasses.replace(change, action=Action.REPLACE, body=created.body, patch_type=None,
                                predicted=created.body)
@@ -65,25 +98,26 @@ def _wait_gone(cluster: Cluster, key: ObjectKey, timeout: float = 120.0) -> None
         time.sleep(0.25)
 
 
-ANNOTATIONS_LIMIT = 262_144
-
-
 def oversized(plan: Plan) -> list[Failure]:
-    """Objects whose annotations (last-applied included) exceed the API's 256 KiB limit: refuse before writing."""
+    """Objects whose annotations exceed the API's 256 KiB limit: refused before anything is written. An object
+    is applied server-side when only its last-applied record would not fit, so this is one that asks for
+    client-side apply, or whose own annotations are too large."""
     problems = []
     for change in plan.changes:
         source = change.body if change.action is Action.CREATE else change.predicted
         if change.action not in (Action.CREATE, Action.PATCH) or not source:
             continue
-        annotations = (source.get("metadata") or {}).get("annotations") or {}
-        size = sum(len(name.encode()) + len(str(value).encode()) for name, value in annotations.items())
-        if size > ANNOTATIONS_LIMIT:
-            where = f"{change.origin}: " if change.origin else ""
-            problems.append(Failure(change.key, change.action,
-                f"{where}{change.key}: its annotations would be {size} bytes, over the API's limit of {ANNOTATIONS_LIMIT} "
-                "(the last-applied-configuration annotation holds the whole object); move large data out of "
-                "the object (e.g. a ConfigMap per file) or apply it with server-side apply",
-                FailureKind.OVERSIZED))
+        size = annotations_size(source)
+        if size <= ANNOTATIONS_LIMIT:
+            continue
+        if change.server_side is None:
+            advice = (f"the last-applied record holds the whole object, and its annotation {METHOD_ANNOTATION} asks "
+                      "for client-side apply: remove that annotation, and it is applied server-side")
+        else:
+            advice = "move large data out of its annotations"
+        where = f"{change.origin}: " if change.origin else ""
+        problems.append(Failure(change.key, change.action, f"{where}{change.key}: its annotations would be {size} "
+                                f"bytes, over the API's limit of {ANNOTATIONS_LIMIT}; {advice}", FailureKind.OVERSIZED))
     return problems
 
 
@@ -96,38 +130,76 @@ def checkable(plan: Plan) -> list[Change]:
             and c.key.namespace not in created_namespaces and (c.key.api_version, c.key.kind) not in new_kinds]
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The server's dry-run of one write: the object it would store and, for a server-side apply, the fields
+    it would take from other managers (``(manager, field)``)."""
+
+    stored: dict[str, Any] | None
+    forced: tuple[tuple[str, str], ...] = ()
+
+
 def preflight(cluster: Cluster, plan: Plan, *, workers: int = WRITE_CONCURRENCY,
-              only: Callable[[Change], bool] = lambda change: True) -> tuple[list[Failure], dict[ObjectKey, Any]]:
+              only: Callable[[Change], bool] = lambda change: True) -> tuple[list[Failure], dict[ObjectKey, Answer]]:
     """Ask the server to dry-run every create and patch (``only`` some of them), so that a refusal (an
     immutable field, a failed validation) is known before anything is written; returns the refusals and
     the server's answers."""
-    def check(change: Change) -> tuple[Change, Failure | None, Any]:
+    def check(change: Change) -> tuple[Change, Failure | None, Answer | None]:
         try:
-            return change, None, write(cluster, change, dry_run=True)
+            return change, None, _dry_run(cluster, change)
         except GitapplyError as err:
             return change, _failure(change, err), None
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         outcomes = list(pool.map(check, [c for c in checkable(plan) if only(c)]))
     return ([failure for _, failure, _ in outcomes if failure is not None],
-            {change.key: answer for change, failure, answer in outcomes if failure is None})
+            {change.key: answer for change, _, answer in outcomes if answer is not None})
 
 
-def confirmed(plan: Plan, answers: dict[ObjectKey, Any], nodes: Callable[[str, str], Any]) -> Plan:
+def _dry_run(cluster: Cluster, change: Change) -> Answer:
+    """A server-side apply is asked without force first: a conflict names the fields another manager holds
+    (what the real write will take over), and the forced dry-run then gives the object."""
+    if change.patch_type is not PatchType.APPLY or change.live is None:
+        return Answer(write(cluster, change, dry_run=True))
+    try:
+        return Answer(apply_server_side(cluster, change, dry_run=True, force=False))
+    except FieldConflictError as conflict:
+        return Answer(apply_server_side(cluster, change, dry_run=True), conflict.conflicts)
+
+
+def confirmed(plan: Plan, answers: dict[ObjectKey, Answer], nodes: Callable[[str, str], Any]) -> Plan:
     """The plan with each patch the server's dry-run shows to store nothing new made unchanged, and the
     other patches predicting what the server answered. The local prediction follows the merge and the
     known normalisations; the server also defaults, canonicalises and drops what its types omit, so its
     answer, not the prediction, decides whether a patch changes anything."""
     changes = []
     for change in plan.changes:
-        answer = answers.get(change.key)
-        if change.action is not Action.PATCH or answer is None or change.live is None:
+        answer, live = answers.get(change.key), change.live
+        if change.action is not Action.PATCH or answer is None or answer.stored is None or live is None:
             changes.append(change)
-        elif same_stored(answer, change.live, nodes(change.key.api_version, change.key.kind)):
-            changes.append(dataclasses.replace(change, action=Action.UNCHANGED, body={}, predicted=change.live))
+            continue
+        ssa = change.server_side
+        if ssa is not None:
+            change = dataclasses.replace(change, server_side=with_forced(ssa, answer.forced))
+            if ssa.ownership is not None:  # the dry-run cannot see the ownership taken over first, nor so
+                # what the apply after it removes: the server's answer less what was applied and git dropped
+                changes.append(dataclasses.replace(change, predicted=fieldsets.without(answer.stored, ssa.removes)))
+                continue
+        if same_stored(answer.stored, live, nodes(change.key.api_version, change.key.kind)):
+            changes.append(dataclasses.replace(change, action=Action.UNCHANGED, predicted=live,
+                                               body={} if ssa is None else change.body))
         else:
-            changes.append(dataclasses.replace(change, predicted=answer))
+            changes.append(dataclasses.replace(change, predicted=answer.stored))
     return Plan(tuple(changes))
+
+
+def with_forced(ssa: ServerSide, conflicts: tuple[tuple[str, str], ...]) -> ServerSide:
+    """``ssa`` naming the fields its apply takes from other managers; those taken over with the ownership
+    rewrite (client-side apply's entries, adopted appliers) are gitapply's already, not taken from anyone."""
+    if ssa.ownership is None:
+        return dataclasses.replace(ssa, forced=conflicts)
+    staying = {entry.get("manager") for entry in ssa.ownership}
+    return dataclasses.replace(ssa, forced=tuple(c for c in conflicts if c[0] in staying))
 
 
 def confirm_patches(cluster: Cluster, plan: Plan, nodes: Callable[[str, str], Any]) -> Plan:
@@ -258,8 +330,7 @@ def server_predictions(cluster: Cluster, plan: Plan, *, workers: int = WRITE_CON
     def predict(change: Change) -> Change:
         if change.action not in (Action.CREATE, Action.PATCH):
             return change
-        answer = write(cluster, change, dry_run=True)
-        return dataclasses.replace(change, predicted=answer)
+        return dataclasses.replace(change, predicted=write(cluster, change, dry_run=True))
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return Plan(tuple(pool.map(predict, plan.changes)))

@@ -20,9 +20,10 @@ from ..cluster.snapshot import list_in, read_live
 from ..engine.crds import kinds_defined_by
 from ..engine.plan import APP_LABEL, NodeLookup, PlanOptions, make_plan, owned_by
 from ..engine.rules import FieldRules, RulesError, parse_ignore_rules, resolve
+from ..engine.serverside import method_problem
 from ..errors import SourceError, UnknownKindError
 from ..merge import Node
-from ..model import Manifest, ObjectKey, Plan
+from ..model import ApplyMethod, Manifest, ObjectKey, Plan
 from ..engine import appname
 from ..source import (SETTINGS_FILE, STDIN, DesiredState, InputLimits, KustomizeOptions, Problem,
                       apply_default_namespace, is_remote, read, redact)
@@ -46,6 +47,10 @@ class Request:
     kustomize_command: str | None = None
     allow_remote_bases: bool = False
     input_limits: InputLimits = InputLimits()
+    method: ApplyMethod | None = None
+    """None: ``applyMethod`` in ``.gitapply.yaml``, else client-side."""
+    adopt_managers: tuple[str, ...] = ()
+    """Server-side appliers (besides ``kubectl``) whose objects are taken over: their fields git dropped go."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +118,8 @@ def prepare(cluster: Cluster, request: Request) -> Prepared:
         state.manifests, namespace, lambda api, kind: _scope(cluster, api, kind, defining))
     problems += scope_problems
     problems += _unknown_kinds(cluster, everything, defining)
+    problems += [Problem(m.origin, problem, str(m.key)) for m in everything
+                 if (problem := method_problem(m.obj)) is not None]
     if problems:
         raise problems_error(sorted(problems, key=lambda p: p.sort_key), redact(request.path))
     selector = request.selector or {}
@@ -125,7 +132,9 @@ def prepare(cluster: Cluster, request: Request) -> Prepared:
     live = read_live(cluster, wanted, owner_selector=f"{APP_LABEL}={app}", inventory=served,
                      namespaces=namespaces)
     rules = field_rules(cluster, state, everything, app, namespaces)
-    options = PlanOptions(app=app, commit=state.revision, prune=request.prune, force_prune=request.force_prune)
+    options = PlanOptions(app=app, commit=state.revision, prune=request.prune, force_prune=request.force_prune,
+                          method=request.method or settings_method(state), manager=cluster.field_manager,
+                          adopt=request.adopt_managers)
     nodes = node_lookup(cluster, defining)
     plan = make_plan(manifests, live, nodes, options, inventory=inventory, rules=rules,
                      in_git={m.key for m in everything}, prunable=lambda obj: _matches(obj, selector))
@@ -134,6 +143,20 @@ def prepare(cluster: Cluster, request: Request) -> Prepared:
 
 
 HPA = ("autoscaling/v1", "HorizontalPodAutoscaler")
+
+
+def settings_method(state: DesiredState) -> ApplyMethod:
+    """``applyMethod`` in ``.gitapply.yaml`` (client-side when it says nothing)."""
+    try:
+        settings = yaml.safe_load(state.settings) if state.settings else None
+    except yaml.YAMLError as err:
+        raise SourceError(SETTINGS_FILE, f"cannot be read as YAML: {err}") from err
+    value = settings.get("applyMethod") if isinstance(settings, dict) else None
+    if value is None:
+        return ApplyMethod.CLIENT_SIDE
+    if value not in (ApplyMethod.CLIENT_SIDE, ApplyMethod.SERVER_SIDE):
+        raise SourceError(SETTINGS_FILE, f"applyMethod must be server-side or client-side, not {value!r}")
+    return ApplyMethod(value)
 
 
 def field_rules(cluster: Cluster, state: DesiredState, manifests: tuple[Manifest, ...], app: str,

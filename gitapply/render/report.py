@@ -20,9 +20,18 @@ def resource_name(key: ObjectKey) -> str:
 
 
 def outcome_line(change: Change, *, dry_run: bool = False) -> str:
-    """``deployment.apps/web configured``, as kubectl prints it."""
-    suffix = " (dry run)" if dry_run else ""
+    """``deployment.apps/web configured``, as kubectl prints it; an object applied server-side where the app
+    applies client-side says why, and a field taken from another manager says whose it was."""
+    notes = []
+    ssa = change.server_side
+    if ssa is not None and ssa.reason:
+        notes.append(f"server-side: {ssa.reason}")
+    if ssa is not None and change.action is not Action.UNCHANGED:
+        notes += [f"forced {field} from {manager}" for manager, field in ssa.forced]
+    if dry_run:
+        notes.append("dry run")
     namespace = f" -n {change.key.namespace}" if change.key.namespace else ""
+    suffix = f" ({'; '.join(notes)})" if notes else ""
     return f"{resource_name(change.key)}{namespace} {_PAST[change.action]}{suffix}"
 
 
@@ -44,6 +53,13 @@ def json_report(plan: Plan) -> dict[str, Any]:
         if change.action is Action.PATCH:
             entry["patchType"] = str(change.patch_type)
             entry["patch"] = secrets.masked(change.key.kind, change.body)
+        if change.server_side is not None:
+            entry["method"] = "server-side"
+            if change.server_side.reason:
+                entry["methodReason"] = change.server_side.reason
+            if change.server_side.forced and change.action is not Action.UNCHANGED:
+                entry["forced"] = [{"field": field, "manager": manager}
+                                   for manager, field in change.server_side.forced]
         objects.append(entry)
     counts = {str(action): plan.count(action) for action in (Action.CREATE, Action.PATCH, Action.PRUNE,
                                                             Action.UNCHANGED)}

@@ -3,7 +3,10 @@ reads, plans, applies, waits and reports drift for it over a ``Cluster``.
 
 Entry points (``cli``, ``controller``) import this package; nothing below it imports them."""
 
+from ..model import ApplyMethod
+from ..ops.prepare import Request
+from ..ops.sync import SyncOptions
 from .session import AppSession, Rollouts
-from .spec import ApplyMethod, AppSpec
+from .spec import AppSpec
 
-__all__ = ["AppSession", "AppSpec", "ApplyMethod", "Rollouts"]
+__all__ = ["AppSession", "AppSpec", "ApplyMethod", "Request", "Rollouts", "SyncOptions"]

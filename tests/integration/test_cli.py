@@ -178,14 +178,20 @@ def test_immutable_field_is_refused_naming_the_field_then_replaced_on_request(tm
     assert live(control_plane, namespace, "deployment/web")["spec"]["selector"]["matchLabels"] == {"app": "web2"}
 
 
-def test_an_oversized_object_is_refused_before_anything_is_written(tmp_path, run, control_plane, namespace):
-    big = CONFIGMAP.replace("level: info", "blob: " + "x" * 300_000)
+def test_an_object_too_large_that_insists_on_client_side_apply_is_refused_before_anything_is_written(
+        tmp_path, run, control_plane, namespace):
+    big = CONFIGMAP.replace("level: info", "blob: " + "x" * 300_000).replace(
+        "  name: settings\n", "  name: settings\n  annotations: {gitapply.io/apply-method: client-side}\n")
     source = write(tmp_path / "app", {"big.yaml": big, "small.yaml": CONFIGMAP.replace("settings", "small")})
     result = run("apply", source)
     assert result.returncode == 2
-    assert "ConfigMap" in result.stderr and "262144" in result.stderr
+    assert "ConfigMap" in result.stderr and "262144" in result.stderr and "remove that annotation" in result.stderr
     assert "big.yaml:1" in result.stderr, "the refusal names the file and line, as validation errors do"
     assert live(control_plane, namespace, "configmap/small") is None
+    write(tmp_path / "app", {"big.yaml": CONFIGMAP.replace("level: info", "blob: " + "x" * 300_000)})
+    result = run("apply", source)
+    assert result.returncode == 0 and "configmap/settings" in result.stdout
+    assert "(server-side: too large for client-side apply)" in result.stdout
 
 
 def test_server_dry_run_diff_shows_the_servers_defaults(tmp_path, run, control_plane, namespace):

@@ -6,8 +6,9 @@ gitapply run in the other. gitapply's run goes through the path users run (``App
 manifests read, validated, planned, checked by the server's dry-run, written, its inventory recorded).
 Out-of-band changes (``kubectl scale``, ``kubectl patch`` standing in for ``kubectl edit``) are made by kubectl
 in both runs. Objects are compared after the controllers settle, without uid, resourceVersion, timestamps,
-managedFields and status, and without the one label gitapply adds beside kubectl's record (``gitapply.io/app``,
-kept out of the last-applied annotation); the namespace is normalised.
+managedFields and status, and without gitapply's bookkeeping beside kubectl's record (the ``gitapply.io/app``
+label, kept out of the last-applied annotation, and server-side apply's ``gitapply.io/applied`` digest); the
+namespace is normalised.
 """
 
 from __future__ import annotations
@@ -23,34 +24,40 @@ import yaml
 
 from gitapply.cluster.kube import KubeCluster
 from gitapply.engine.plan import APP_LABEL
-from gitapply.model import Action, ObjectKey
+from gitapply.engine.serverside import APPLIED_ANNOTATION
+from gitapply.model import Action, ApplyMethod, ObjectKey
 from gitapply.ops.prepare import Request
 from gitapply.session import AppSession, AppSpec
 
 
 class WriteCounter:
-    """A cluster that counts the writes sent through it (dry-runs are not writes)."""
+    """A cluster that counts the writes sent through it, and apart from them the dry-runs."""
 
     def __init__(self, cluster: KubeCluster) -> None:
         self._cluster = cluster
         self.writes = 0
+        self.dry_runs = 0
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._cluster, name)
-        if name in ("create", "patch", "replace", "delete"):
+        if name in ("create", "patch", "apply", "replace", "delete"):
             def counted(*args: Any, **kwargs: Any) -> Any:
-                self.writes += 0 if kwargs.get("dry_run") else 1
+                if kwargs.get("dry_run"):
+                    self.dry_runs += 1
+                else:
+                    self.writes += 1
                 return attribute(*args, **kwargs)
             return counted
         return attribute
 
 
-def apply_as_users_do(cluster: Any, obj: dict[str, Any], namespace: str, folder) -> Action:
+def apply_as_users_do(cluster: Any, obj: dict[str, Any], namespace: str, folder,
+                      method: ApplyMethod | None = None) -> Action:
     """``gitapply apply FOLDER -n NAMESPACE``, through the session the CLI runs; the object's action."""
     folder.mkdir(exist_ok=True)
     (folder / "object.yaml").write_text(yaml.safe_dump(obj))
     session = AppSession(cluster, AppSpec(Request(path=str(folder), namespace=namespace, app="parity",
-                                                  inventory_namespace=namespace)))
+                                                  inventory_namespace=namespace, method=method)))
     planned = session.plan()
     assert not planned.refusals, [refusal.message for refusal in planned.refusals]
     assert session.apply(planned) == []
@@ -167,10 +174,11 @@ def normalised(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
     """The object minus what differs between two runs (ids, times, the namespace, allocated IPs, gitapply's
     app label)."""
     obj = without(obj, *VOLATILE)
-    labels = obj["metadata"].get("labels") or {}
-    labels.pop(APP_LABEL, None)
-    if not labels:
-        obj["metadata"].pop("labels", None)
+    for section, ours in (("labels", APP_LABEL), ("annotations", APPLIED_ANNOTATION)):
+        values = obj["metadata"].get(section) or {}
+        values.pop(ours, None)
+        if not values:
+            obj["metadata"].pop(section, None)
     text = json.dumps(obj, sort_keys=True).replace(namespace, "NAMESPACE")
     obj = json.loads(text)
     spec = obj.get("spec") or {}

@@ -2,8 +2,8 @@
 against the real control plane and once against a local cluster, reports the same actions, the same diffs,
 the same drift and the same exit codes.
 
-Out-of-band edits are made with kubectl on the real cluster and through the ``Cluster`` interface on the
-local one. Server defaults are not compared (the local cluster adds none); what users see of them is.
+The story runs once with client-side apply and once with server-side apply. Out-of-band edits are made with
+kubectl on the real cluster and through the ``Cluster`` interface on the local one. Server defaults are not compared (the local cluster adds none); what users see of them is.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import json
 import re
 from pathlib import Path
 from typing import Any, Callable
+
+import pytest
 
 from gitapply.cluster.local import LocalCluster
 from gitapply.model import ObjectKey, PatchType
@@ -66,8 +68,10 @@ def _outcome(args: tuple[str, ...], stdout: str) -> Any:
     return sorted(line for line in stdout.splitlines() if re.search(r" (created|configured|unchanged|pruned)$", line))
 
 
-def test_the_local_cluster_tells_the_same_story_as_the_real_one(control_plane, namespace, tmp_path):
-    common = ("-n", namespace, "--app", "parity", "--inventory-namespace", namespace)
+@pytest.mark.parametrize("method", ["client-side", "server-side"])
+def test_the_local_cluster_tells_the_same_story_as_the_real_one(method, control_plane, namespace, tmp_path):
+    common = ("-n", namespace, "--app", "parity", "--inventory-namespace", namespace,
+              *(["--server-side"] if method == "server-side" else []))
 
     def real(*args: str) -> Any:
         return gitapply(*args, *common, kubeconfig=control_plane.kubeconfig)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gitapply.controller.apps import AppsFileError, AppEntry, parse_apps
+from gitapply.controller.apps import AppEntry, AppsFileError, parse_apps
+from gitapply.model import ApplyMethod
 
 DEFAULTS = AppEntry(name="", repository="", interval=30, inventory_namespace="gitapply")
 
@@ -17,6 +18,11 @@ def test_apps_take_the_defaults_for_what_they_leave_out():
                     AppEntry("blog", "/srv/blog", interval=5, detect_only=True, inventory_namespace="gitapply"))
 
 
+def test_an_app_may_choose_server_side_apply():
+    (app,) = parse_apps("apps:\n  - {name: a, repository: x, applyMethod: server-side}\n", "apps.yaml", DEFAULTS)
+    assert app.method is ApplyMethod.SERVER_SIDE
+
+
 @pytest.mark.parametrize("text, expected", [
     ("apps:\n  - name: shop\n    repository: x\n    prnue: true\n", "apps.yaml:4: unknown key 'prnue'"),
     ("apps:\n  - name: shop\n", "apps.yaml:2: the app needs a repository"),
@@ -25,6 +31,8 @@ def test_apps_take_the_defaults_for_what_they_leave_out():
     ("apps:\n  - {name: a, repository: x}\n  - {name: a, repository: y}\n", "apps.yaml:3: app 'a' is listed twice"),
     ("apps: [\n", "apps.yaml:2: cannot be read as YAML"),
     ("apps: []\n", "lists no apps"),
+    ("apps:\n  - {name: a, repository: x, applyMethod: ssa}\n", "apps.yaml:2: applyMethod must be server-side or "
+                                                                  "client-side, not 'ssa'"),
     ("- name: a\n", "apps.yaml:1: expected a mapping with `apps:`"),
 ])
 def test_problems_name_the_file_and_line(text, expected):
