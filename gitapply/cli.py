@@ -3,8 +3,10 @@
 Exit codes, for scripts:
 - ``diff``: 0 no differences, 1 differences, 2 bad input or usage, 3 the cluster failed or refused;
 - ``apply``: 0 applied (or nothing to do), 1 some objects were refused (the others were applied),
-  2 bad input or usage (nothing written), 3 the cluster failed or refused before anything was written, or
-  stopped answering part-way (what was written is said; an apply of the same commit finishes the job).
+  2 bad input or usage, or the app is held (nothing written), 3 the cluster failed or refused before anything
+  was written, or stopped answering part-way (what was written is said; an apply of the same commit finishes
+  the job);
+- ``hold``/``release``: 0 done, 2 bad input (no such app), 3 the cluster failed or refused.
 "The cluster failed" includes not reaching it at all: a missing or malformed kubeconfig, an unknown context,
 refused credentials (401/403), an unreachable server, a server certificate that does not verify.
 Every command: 130 interrupted (Ctrl-C), 70 an unexpected failure — a bug, told in one line, its details in a
@@ -32,8 +34,10 @@ if TYPE_CHECKING:
     from .cluster.base import Cluster
     from .model import Change, Failure, ObjectKey
     from .model import ApplyMethod
+    from .engine.holds import HoldStatus
     from .ops.sync import Planned, SyncOptions
     from .session import AppSession, AppSpec, Rollouts
+    from .session.holds import AppHolds
 
 app = CommandLine("gitapply", "GitOps apply/diff engine for Kubernetes.", f"gitapply {__version__}")
 console = Terminal("stdout")
@@ -78,6 +82,12 @@ ServerSideOption = option(False, "--server-side",
 AdoptManagers = option("", "--adopt-managers", metavar="NAMES",
                        help="Also take over objects these server-side appliers applied (comma-separated, e.g. "
                             "kustomize-controller,helm); kubectl's always are.")
+ForcePrune = option(False, "--force-prune", help="Allow pruning more than half of the app.")
+ForceReplace = option(False, "--force-replace", help="Delete and recreate objects whose immutable fields changed.")
+TakeOver = option(False, "--adopt", help="Take over objects another gitapply app applied (their gitapply.io/app "
+                                         "label); without it, such an object stops the apply before any write.")
+HoldReason = option("", "--reason", help="Why the app is held: recorded on the hold, shown to whoever meets it.")
+UntilRelease = option(False, "--until-release", help="The hold lasts until released, even when git moves.")
 MaxInput = option(None, "--max-input-size", metavar="MIB",
                   help="Largest manifest file read, in MiB; the whole source may hold 16 times that "
                        "(default 16 MiB per file, 256 MiB in all).")
@@ -160,24 +170,31 @@ def _fail(err: Exception, code: int) -> NoReturn:
 def diff(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = Subdir,
          kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context, namespace: str = Namespace,
          selector: str = Selector, app_name: str = AppName, output: str = Output, no_color: bool = NoColor,
-         prune: bool = Prune, inventory_namespace: str = InventoryNamespace,
+         prune: bool = Prune, force_prune: bool = ForcePrune, force_replace: bool = ForceReplace,
+         adopt: bool = TakeOver, inventory_namespace: str = InventoryNamespace,
          server_dry_run: bool = option(False, "--server-dry-run",
                                        help="Ask the API server (dry-run) what each object would become."),
          kustomize_command: Optional[str] = KustomizeCommand, allow_remote_bases: bool = RemoteBases,
          max_input_size: Optional[float] = MaxInput,
          server_side: bool = ServerSideOption, adopt_managers: str = AdoptManagers) -> None:
-    """Show what apply would change: the live objects against what they would become."""
+    """Show what apply would change: the live objects against what they would become. What apply would
+    refuse before writing, diff refuses the same way (exit 2)."""
     from .render.diff import unified
     from .render.report import json_report, summary
+    from .session import SyncOptions
 
     spec = _spec(path, rev=rev, subdir=subdir, namespace=namespace, selector=selector, app_name=app_name,
                  inventory_namespace=inventory_namespace, kustomize_command=kustomize_command,
                  allow_remote_bases=allow_remote_bases, max_input_size=max_input_size, prune=prune,
-                 force_prune=True, server_side=server_side, adopt_managers=adopt_managers)
+                 force_prune=force_prune, server_side=server_side, adopt_managers=adopt_managers,
+                 sync=SyncOptions(force_replace=force_replace, take_over=adopt))
     try:
-        plan = _session(spec, kubeconfig, context).diff(server_dry_run=server_dry_run)
+        planned = _session(spec, kubeconfig, context).diff(server_dry_run=server_dry_run)
     except GitapplyError as err:
         _fail(err, err.exit_code)
+    if planned.refusals:
+        _refused(planned.refusals, "apply would write nothing")
+    plan = planned.plan
     if output == "json":
         console.json(json_report(plan))
     else:
@@ -204,10 +221,9 @@ def _print_diff(out: Terminal, text: str) -> None:
 def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = Subdir,
           kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context, namespace: str = Namespace,
           selector: str = Selector, app_name: str = AppName, output: str = Output, prune: bool = Prune,
-          force_prune: bool = option(False, "--force-prune", help="Allow pruning more than half of the app."),
+          force_prune: bool = ForcePrune,
           dry_run: bool = option(False, "--dry-run", help="Print what would happen; write nothing."),
-          force_replace: bool = option(False, "--force-replace",
-                                       help="Delete and recreate objects whose immutable fields changed."),
+          force_replace: bool = ForceReplace, adopt: bool = TakeOver,
           heal_unmanaged: bool = option(False, "--heal-unmanaged",
                                         help="Also remove fields added out of band (see `gitapply drift`)."),
           no_preflight: bool = option(False, "--no-preflight",
@@ -220,29 +236,38 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
                                                   "workloads whose rollout failed."),
           inventory_namespace: str = InventoryNamespace, kustomize_command: Optional[str] = KustomizeCommand,
           allow_remote_bases: bool = RemoteBases, max_input_size: Optional[float] = MaxInput,
-          server_side: bool = ServerSideOption, adopt_managers: str = AdoptManagers) -> None:
-    """Create, patch (and with --prune, delete) objects so the cluster matches git."""
+          server_side: bool = ServerSideOption, adopt_managers: str = AdoptManagers,
+          hold: bool = option(False, "--hold", help="Then hold the app (replacing any hold): the reconcile loop "
+                                                    "leaves it as applied until git moves or it is released."),
+          release: bool = option(False, "--release", help="Apply a held app, then release it."),
+          reason: str = HoldReason, until_release: bool = UntilRelease) -> None:
+    """Create, patch (and with --prune, delete) objects so the cluster matches git.
+
+    A held app (`gitapply hold`, `apply --hold`, `rollback`) is refused (exit 2, nothing written) unless
+    --release or --hold, or git moved past the commit it was held at (the hold then ends)."""
     from .model import Action
-    from .session import SyncOptions
     from .render.report import failure_lines, json_report, outcome_line, summary
+    from .session import SyncOptions
 
     spec = _spec(path, rev=rev, subdir=subdir, namespace=namespace, selector=selector, app_name=app_name,
                  inventory_namespace=inventory_namespace, kustomize_command=kustomize_command,
                  allow_remote_bases=allow_remote_bases, max_input_size=max_input_size, prune=prune,
                  force_prune=force_prune, server_side=server_side, adopt_managers=adopt_managers,
-                 sync=SyncOptions(heal_unmanaged=heal_unmanaged,
-                                                           force_replace=force_replace,
-                                                           server_checks=not no_preflight))
+                 sync=SyncOptions(heal_unmanaged=heal_unmanaged, force_replace=force_replace, take_over=adopt,
+                                  server_checks=not no_preflight))
+    if hold and release:
+        _fail(ValueError("--hold and --release: give one (--hold replaces a hold, --release ends it)"), 2)
+    note = console.line if output != "json" else errors.line
     try:
         session = _session(spec, kubeconfig, context)
-        planned = session.plan()
+        planned, held = _plan_held(session, override_hold=hold or release)
+        if not planned.refusals and not dry_run:
+            _hold_before_writing(session, planned, held, note, hold=hold, by=_who(kubeconfig, context),
+                                 reason=reason, until_release=until_release)
     except GitapplyError as err:
         _fail(err, err.exit_code)
     if planned.refusals:
-        for refusal in planned.refusals:
-            errors.error(refusal.message)
-        errors.line("nothing was applied")
-        raise Exit(2)
+        _refused(planned.refusals, "nothing was applied")
     plan = planned.plan
     with _progress("applying", len(plan.changes)) as step:
 
@@ -260,6 +285,11 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
             console.line(outcome_line(change, dry_run=dry_run))
     for line in failure_lines(failures):
         errors.error(line)
+    if release and not dry_run:
+        try:
+            _release(session.holds, note)
+        except GitapplyError as err:
+            _fail(err, err.exit_code)
     failed_rollouts: tuple[ObjectKey, ...] = ()
     if (wait or rollback_on_failure) and not dry_run and not failures:
         failed_rollouts = _wait_for_rollouts(session, planned, timeout, rollback_on_failure).failed
@@ -274,6 +304,14 @@ def apply(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
 
 
 ROLLOUT_FAILED = 4
+
+
+def _refused(refusals: list[Failure], outcome: str) -> NoReturn:
+    """Every refusal of the checks before any write, then what that means; exit 2 (nothing written)."""
+    for refusal in refusals:
+        errors.error(refusal.message)
+    errors.line(outcome)
+    raise Exit(2)
 
 
 def _apply_exit_code(failures: list[Failure], failed_rollouts: tuple[ObjectKey, ...]) -> int:
@@ -315,6 +353,7 @@ def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
 
     from .cache import write_atomically
     from .render.drift import drift_json, drift_junit, drift_prometheus, drift_summary, drift_table
+    from .render.holds import hold_line
 
     if fail_on not in ("drift", "pending", "any"):
         _fail(ValueError(f"--fail-on must be drift, pending or any, not {fail_on!r}"), 2)
@@ -323,19 +362,24 @@ def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
                  allow_remote_bases=allow_remote_bases, max_input_size=max_input_size, server_side=server_side,
                  adopt_managers=adopt_managers)
     try:
-        report = _session(spec, kubeconfig, context).drift()
+        session = _session(spec, kubeconfig, context)
+        prepared = session.read()
+        report = session.drift(prepared)
+        held = session.hold_status(prepared)
     except GitapplyError as err:
         _fail(err, err.exit_code)
     try:
         if junit:
-            write_atomically(Path(junit), drift_junit(report).encode())
+            write_atomically(Path(junit), drift_junit(report, hold=held).encode())
         if prometheus:
             write_atomically(Path(prometheus), drift_prometheus(report).encode())
     except OSError as err:
         _fail(err, 2)
     if output == "json":
-        console.json(drift_json(report))
+        console.json(drift_json(report, hold=held))
     else:
+        if held.hold is not None:
+            console.line(f"{report.app} is held {hold_line(held)}", "yellow")
         if report.has_drift or report.has_pending:
             console.rich().print(drift_table(report, width=console.width))
         console.line(drift_summary(report))
@@ -485,10 +529,18 @@ def rollback(workload: str = argument(..., help="deployment/NAME, daemonset/NAME
              kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context, namespace: str = Namespace,
              wait: bool = option(False, "--wait", help="Wait for the rollback to roll out."),
              timeout: float = option(300.0, "--timeout", help="Seconds --wait waits."),
-             dry_run: bool = option(False, "--dry-run", help="Ask the server; change nothing.")) -> None:
-    """Roll a workload back to one of its earlier revisions, as `kubectl rollout undo` does.
+             dry_run: bool = option(False, "--dry-run", help="Ask the server; change nothing."),
+             no_hold: bool = option(False, "--no-hold", help="Do not hold the workload's app (a reconcile loop "
+                                                             "then undoes the rollback at its next pass)."),
+             reason: str = HoldReason, until_release: bool = UntilRelease,
+             inventory_namespace: str = option("default", "--inventory-namespace",
+                                               help="Where the app's inventory is kept (when not there, the "
+                                                    "one namespace holding it is found by its label).")) -> None:
+    """Roll a workload back to one of its earlier revisions, as `kubectl rollout undo` does, and hold the app
+    that applied it (its gitapply.io/app label), so that a reconcile loop leaves the rollback in place until git
+    moves or `gitapply release APP`.
 
-    To go back to an earlier git commit instead, apply it: `gitapply apply REPO --rev COMMIT`."""
+    To go back to an earlier git commit instead, apply it: `gitapply apply REPO --rev COMMIT --hold`."""
     from .engine.health import Health
     from .ops.history import rollback as roll_back
     from .ops.rollout import wait as wait_for
@@ -497,14 +549,135 @@ def rollback(workload: str = argument(..., help="deployment/NAME, daemonset/NAME
     try:
         cluster = _cluster(kubeconfig, context)
         key = _workload(workload, namespace, cluster)
-        target = roll_back(cluster, key, to_revision, dry_run=dry_run)
+        holds = None if no_hold or dry_run else _app_of_workload(cluster, key, inventory_namespace)
+        undo = None if holds is None else _hold_app(holds, _who(kubeconfig, context), until_release=until_release,
+                                                     reason=reason or f"rollback of {resource_name(key)}")
+        try:
+            target = roll_back(cluster, key, to_revision, dry_run=dry_run)
+        except GitapplyError:
+            if undo is not None:
+                undo()
+            raise
         suffix = " (dry run)" if dry_run else ""
         console.line(f"{resource_name(key)} -n {key.namespace} rolled back to revision {target.number} "
                      f"({', '.join(target.images)}){suffix}")
+        if holds is not None:
+            _held_note(holds, console.line)
         if wait and not dry_run:
             (outcome,) = wait_for(cluster, [key], timeout=timeout)
             if outcome.health is not Health.READY:
                 _fail(ValueError(f"{key}: rollout {outcome.health}: {outcome.reason}"), ROLLOUT_FAILED)
+    except GitapplyError as err:
+        _fail(err, err.exit_code)
+
+
+def _app_of_workload(cluster: Cluster, key: ObjectKey, inventory_namespace: str) -> AppHolds | None:
+    """The hold of the app that applied the workload (its ``gitapply.io/app`` label); None (and a note) when
+    gitapply did not apply it."""
+    from .engine.plan import APP_LABEL
+    from .session.holds import AppHolds
+
+    live = cluster.get(key)
+    app_name = ((live or {}).get("metadata", {}).get("labels") or {}).get(APP_LABEL)
+    if live is None:
+        return None  # the rollback says it is not found
+    if not app_name:
+        errors.line(f"{key}: not applied by gitapply (no {APP_LABEL} label): no app to hold")
+        return None
+    return AppHolds.of_workload_app(cluster, app_name, inventory_namespace)
+
+
+def _hold_app(holds: AppHolds, by: str, *, reason: str, until_release: bool) -> Callable[[], None]:
+    """Hold the app (before the write it protects); the function that puts back the hold it replaced."""
+    from .session.holds import new_hold
+
+    previous = holds.hold(new_hold(by, reason=reason, until_release=until_release))
+
+    def undo() -> None:
+        if previous is None:
+            holds.release()
+        else:
+            holds.hold(previous)
+    return undo
+
+
+def _held_note(holds: AppHolds, note: Callable[[str], None]) -> None:
+    from .render.holds import describe
+
+    placed = holds.read()
+    if placed is not None:
+        note(f"{holds.app} is held {describe(placed)}; `gitapply release {holds.app}` ends the hold")
+
+
+def _who(kubeconfig: Optional[str], context: Optional[str]) -> str:
+    """Who holds an app: the kubeconfig user or service account, and the login at the keyboard."""
+    from .cluster.identity import acting_user
+
+    return acting_user(kubeconfig, context, local=bool(_CHOICE.local))
+
+
+def _plan_held(session: AppSession, *, override_hold: bool) -> tuple[Planned, HoldStatus]:
+    """The plan (refused for a held app unless ``override_hold``) and the app's hold, read once."""
+    prepared = session.read()
+    held = session.hold_status(prepared)
+    return session.plan(prepared, hold=held, override_hold=override_hold), held
+
+
+def _hold_before_writing(session: AppSession, planned: Planned, held: HoldStatus, note: Callable[[str], None], *,
+                         hold: bool, by: str, reason: str, until_release: bool) -> None:
+    """``apply --hold`` holds before the first write, so a reconcile pass that reads the writes also reads the
+    hold; a hold git moved past ends now, as the reconcile loop would end it."""
+    from .engine.holds import HoldState
+    from .render.holds import describe, moved_text
+
+    app_name = planned.prepared.app
+    if hold:
+        placed = session.hold(planned.prepared, by=by, reason=reason, until_release=until_release)
+        note(f"{app_name} is held {describe(placed)}")
+    elif held.state is HoldState.ENDED and held.hold is not None and session.holds.release(held.hold):
+        note(f"{app_name}: the hold ended, {moved_text(held)}")
+
+
+def _release(holds: AppHolds, note: Callable[[str], None]) -> None:
+    from .render.holds import set_by
+
+    ended = holds.release()
+    note(f"{holds.app} released (it was held {set_by(ended)})" if ended else f"{holds.app} was not held")
+
+
+@app.command()
+def hold(app: str = argument(..., help="The app's name (its objects' gitapply.io/app label)."),
+         reason: str = HoldReason, until_release: bool = UntilRelease,
+         inventory_namespace: str = InventoryNamespace, kubeconfig: Optional[str] = Kubeconfig,
+         context: Optional[str] = Context) -> None:
+    """Hold an app: the reconcile loop (and `gitapply apply`) write nothing for it until git moves past the
+    commit the loop reads now, or, with --until-release, until `gitapply release APP`. Replaces any hold.
+
+    Exit code: 0 held, 2 no such app (no inventory in --inventory-namespace), 3 the cluster failed."""
+    from .render.holds import set_by
+    from .session.holds import AppHolds, new_hold
+
+    try:
+        holds = AppHolds.named(_cluster(kubeconfig, context), app, inventory_namespace)
+        previous = holds.hold(new_hold(_who(kubeconfig, context), reason=reason, until_release=until_release))
+        if previous is not None:
+            console.line(f"{app} was held {set_by(previous)}: that hold is replaced")
+        _held_note(holds, console.line)
+    except GitapplyError as err:
+        _fail(err, err.exit_code)
+
+
+@app.command()
+def release(app: str = argument(..., help="The app's name (its objects' gitapply.io/app label)."),
+            inventory_namespace: str = InventoryNamespace, kubeconfig: Optional[str] = Kubeconfig,
+            context: Optional[str] = Context) -> None:
+    """End an app's hold: the reconcile loop applies git again at its next pass.
+
+    Exit code: 0 released (or it was not held), 2 bad input, 3 the cluster failed."""
+    from .session.holds import AppHolds
+
+    try:
+        _release(AppHolds.named(_cluster(kubeconfig, context), app, inventory_namespace), console.line)
     except GitapplyError as err:
         _fail(err, err.exit_code)
 

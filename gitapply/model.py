@@ -143,9 +143,13 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Every change, in the order they are to be made."""
+    """Every change, in the order they are to be made; ``unpruned`` the objects the app applied that git no
+    longer has, left in place because the plan was made without prune (``--prune`` would delete them);
+    ``refused`` the objects that could not be planned (a broken record), each said: such a plan is not written."""
 
     changes: tuple[Change, ...]
+    unpruned: tuple[ObjectKey, ...] = ()
+    refused: tuple[Failure, ...] = ()
 
     def count(self, action: Action) -> int:
         return sum(1 for change in self.changes if change.action is action)
@@ -171,6 +175,9 @@ class FailureKind(StrEnum):
     """Not an object's write: the app's inventory could not be recorded after the writes."""
     NOT_LEADING = "not-leading"
     """A controller replica that lost its Lease (or is stopping) skipped the write; the leader makes it."""
+    HELD = "held"
+    """The app is held (``gitapply hold``, ``apply --hold``, ``rollback``): no write is made until it is released
+    or git moves past the commit it was held at."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ class Access:
     username: str = ""
     password: str = field(default="", repr=False)
     plugin: str = ""  # "exec" or "auth-provider": the official client must load this user
+    user: str = ""  # the name of the kubeconfig's user entry, to say who did something (a hold)
 
     @property
     def origin(self) -> str:
@@ -118,6 +119,7 @@ def load(files: list[str], context: str | None = None) -> Access:
         username=str(user.get("username") or ""),
         password=str(user.get("password") or ""),
         plugin="exec" if user.get("exec") else "auth-provider" if user.get("auth-provider") else "",
+        user=user_name,
     )
 
 

@@ -3,9 +3,11 @@ from flooding the server.
 
 Reasons form a closed set: ``Applied`` (created, patched or replaced), ``Pruned`` (deleted because git no
 longer has it), ``Drifted`` (changed in the cluster: the message names each field and, where the server
-recorded it, the manager that changed it). The limit, per object: a token bucket (``burst`` events at once,
-then one per ``refill`` seconds), and the same reason and message again is sent at most once per ``repeat``
-seconds — a detect-only loop that finds the same drift on every pass says so once, not every minute.
+recorded it, the manager that changed it); and, on the app's inventory ConfigMap, ``Held`` (the loop found the
+app held: who, why, since when) and ``Released`` (the hold ended: git moved past it, or it was released). The
+limit, per object: a token bucket (``burst`` events at once, then one per ``refill`` seconds), and the same
+reason and message again is sent at most once per ``repeat`` seconds — a detect-only loop that finds the same
+drift on every pass says so once, not every minute.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class Reason(StrEnum):
     APPLIED = "Applied"
     PRUNED = "Pruned"
     DRIFTED = "Drifted"
+    HELD = "Held"
+    RELEASED = "Released"
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ class Metrics:
         self.errors = PromCounter(*_declared(vocabulary.ERRORS), registry=r)
         self.events = PromCounter(*_declared(vocabulary.EVENTS), registry=r)
         self.leader = Gauge(*_declared(vocabulary.LEADER), registry=r)
+        self.app_held = Gauge(*_declared(vocabulary.APP_HELD), registry=r)
         self._series: dict[tuple[str, Family], set[tuple[str, ...]]] = {}
 
     def app_started(self, app: str) -> None:
@@ -59,6 +60,7 @@ class Metrics:
         for reason in ErrorReason:
             self.errors.labels(app, str(reason))
         self.leader.labels(app).set(0)
+        self.app_held.labels(app).set(0)
         self.duration.labels(app)
 
     def observe(self, app: str, report: DriftReport) -> None:
@@ -91,6 +93,9 @@ class Metrics:
 
     def leading(self, app: str, leading: bool) -> None:
         self.leader.labels(app).set(1 if leading else 0)
+
+    def held(self, app: str, held: bool) -> None:
+        self.app_held.labels(app).set(1 if held else 0)
 
     def text(self) -> bytes:
         """The exposition format, for ``/metrics``."""

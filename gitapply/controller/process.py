@@ -125,7 +125,7 @@ def _loop(runner: AppRunner, entry: AppEntry, probes: Probes, stop: threading.Ev
 
 def _report(app: str, outcome: Outcome) -> None:
     commit = f" at {outcome.revision[:12]}" if outcome.revision else ""
-    state = "ok" if outcome.ok else f"{len(outcome.problems)} problem(s)"
+    state = ("ok" if outcome.ok else f"{len(outcome.problems)} problem(s)") + (", held" if outcome.held else "")
     log.info(f"{app}: pass {outcome.number}{commit}: {outcome.changed} changed, {state} ({outcome.seconds:.1f} s)",
              extra={"app": app, "pass": outcome.number, "revision": outcome.revision, "seconds": outcome.seconds})
     for problem in outcome.problems:

@@ -20,6 +20,7 @@ from ..session import AppSession, AppSpec
 from ..source import redact_text
 from .events import EventLimiter, Reason, change_message, drift_message, drifted_objects, event_object, reason_for
 from .guard import GuardedCluster
+from .holds import HoldWatch
 from .metrics import ErrorReason, Metrics
 
 log = logging.getLogger("gitapply.controller")
@@ -35,6 +36,7 @@ class Outcome:
     problems: tuple[str, ...]
     seconds: float
     git_reachable: bool = True
+    held: bool = False
 
     @property
     def ok(self) -> bool:
@@ -55,19 +57,21 @@ class AppRunner:
     limiter: EventLimiter = field(default_factory=EventLimiter)
     guarded: GuardedCluster = field(init=False)
     session: AppSession = field(init=False)
+    holds: HoldWatch = field(init=False)
 
     def __post_init__(self) -> None:
         # every write of a pass (objects, inventory, Events) goes through the guard: a replica that lost its
         # Lease starts none
         self.guarded = GuardedCluster(self.cluster, self.may_write)
         self.session = AppSession(self.guarded, self.spec)
+        self.holds = HoldWatch(self.app, self.session, self.metrics, self._app_event)
 
     def run_pass(self, number: int) -> Outcome:
         """One pass; whatever goes wrong is this pass's failure (counted, logged, in readiness), never the
         end of the app's thread."""
         start = time.monotonic()
         try:
-            revision, changed, problems = self._pass(number)
+            revision, changed, problems, held = self._pass(number)
         except SourceUnreachableError as err:
             self.metrics.error(self.app, ErrorReason.SOURCE)
             return self._done(Outcome(number, None, 0, (str(err),), time.monotonic() - start, git_reachable=False))
@@ -81,31 +85,32 @@ class AppRunner:
             problem = redact_text(f"{self.app}: pass failed unexpectedly ({type(err).__name__}: {err}); this is a "
                                   "bug in gitapply, please report it")
             return self._done(Outcome(number, None, 0, (problem,), time.monotonic() - start))
-        return self._done(Outcome(number, revision, changed, problems, time.monotonic() - start))
+        return self._done(Outcome(number, revision, changed, problems, time.monotonic() - start, held=held))
 
     def _done(self, outcome: Outcome) -> Outcome:
         self.metrics.pass_done(self.app, outcome.seconds, ok=outcome.ok, finished_at=time.time())
         return outcome
 
-    def _pass(self, number: int) -> tuple[str | None, int, tuple[str, ...]]:
+    def _pass(self, number: int) -> tuple[str | None, int, tuple[str, ...], bool]:
         prepared = self.session.read()
         report = self.session.drift(prepared)
         self.metrics.observe(self.app, report)
         revision = prepared.state.revision
         drifted = {item.key: item for item in drifted_objects(report.objects)}
         writing = not self.detect_only and self.may_write()
+        hold = self.holds.check(prepared, number, writing=writing)
         for item in drifted.values():
             message = drift_message(item)
             log.info(f"{self.app}: {item.key}: {message}",
                      extra={"app": self.app, "pass": number, "object": str(item.key), "action": "drifted"})
             if self.may_write():
                 self._event(self.guarded, item.key, prepared.live.get(item.key), Reason.DRIFTED, message)
-        if not writing:
-            return revision, 0, ()
-        planned = self.session.plan(prepared)
+        if not writing or hold.holds:
+            return revision, 0, (), hold.holds
+        planned = self.session.plan(prepared, hold=hold)
         if planned.refusals:
             self.metrics.error(self.app, ErrorReason.REFUSED, len(planned.refusals))
-            return revision, 0, tuple(refusal.message for refusal in planned.refusals)
+            return revision, 0, tuple(refusal.message for refusal in planned.refusals), False
 
         def done(change: Change, failure: Failure | None) -> None:
             if failure is not None:
@@ -128,7 +133,12 @@ class AppRunner:
         if real:
             self.metrics.error(self.app, ErrorReason.REFUSED, len(real))
         changed = sum(1 for c in planned.plan.changes if c.action is not Action.UNCHANGED)
-        return revision, changed, tuple(real)
+        return revision, changed, tuple(real), False
+
+    def _app_event(self, reason: Reason, message: str) -> None:
+        """An Event about the app itself, on its inventory ConfigMap (``kubectl describe`` finds it there)."""
+        key = self.session.holds.inventory
+        self._event(self.guarded, key, self.guarded.get(key), reason, message)
 
     def _event(self, cluster: Cluster, key: ObjectKey, live: dict[str, Any] | None, reason: Reason,
                message: str) -> None:

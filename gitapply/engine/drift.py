@@ -32,10 +32,11 @@ Objects are ``in-sync``, ``pending``, ``drifted`` (drift or unmanaged fields, po
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Collection, Iterable, Mapping
 
 from ..merge import Node, go_str
 from ..model import Manifest, ObjectKey, Origin
@@ -43,7 +44,8 @@ from .lastapplied import LAST_APPLIED, last_applied
 from .normalize import SYSTEM_WRITTEN_METADATA, by_type, defaulted, normalised
 from .ownership import Author, FieldPath, Ownership, ownership, owners
 from .rules import FieldManagers, FieldRules, Owned
-from .serverside import applied_record, with_protocol_defaults
+from .plan import APP_LABEL
+from .serverside import applied_as, applied_record, sent_configuration
 
 
 class FieldState(StrEnum):
@@ -59,6 +61,8 @@ class ObjectState(StrEnum):
     DRIFTED = "drifted"
     MISSING = "missing"
     DELETED = "deleted"
+    DROPPED = "dropped"
+    """Applied by this app, gone from git, still in the cluster: pending (``apply --prune`` deletes it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +112,8 @@ class DriftReport:
 
     @property
     def has_pending(self) -> bool:
-        return any(item.state in (ObjectState.PENDING, ObjectState.MISSING) or item.fields_in(FieldState.PENDING)
-                   for item in self.objects)
+        return any(item.state in (ObjectState.PENDING, ObjectState.MISSING, ObjectState.DROPPED)
+                   or item.fields_in(FieldState.PENDING) for item in self.objects)
 
 
 # Places where a field added out of band is the user's business (and kubectl apply can never remove it):
@@ -258,16 +262,18 @@ def _author(record: Ownership, path: FieldPath, live: dict[str, Any], managers: 
 
 def classify_fields(desired: dict[str, Any], live: dict[str, Any], node: Node | None,
                     left_alone: tuple[Owned, ...] = (),
-                    managers: FieldManagers = FieldManagers()) -> tuple[FieldDrift, ...]:
+                    managers: FieldManagers = FieldManagers(), app: str = "") -> tuple[FieldDrift, ...]:
     """Every differing field of one object that exists in git and in the cluster. A field can be both
     pending (git moved on) and drifted (the cluster moved away): both are reported."""
     record = ownership(live)
     applied = last_applied(live)
     server_side = applied is None and (applied := applied_record(live, managers.lineage)) is not None
-    if server_side:  # what server-side apply sent: git, with the ports' protocol it fills in
-        desired = with_protocol_defaults(desired)
+    if server_side:  # what server-side apply sends: git, with the ports' protocol it fills in
+        desired = sent_configuration(desired, tuple(owned.pointer for owned in left_alone))
+        if applied_as(live, desired, {APP_LABEL: app}):  # git is what was applied: the record, values and all
+            applied = desired
     git, was, now = _prepared(desired, node), _prepared(applied, node), _prepared(live, node)
-    if server_side and record is not None:
+    if server_side and record is not None and applied is not desired:
         was = _with_taken(was, git, record, live, managers)
     found: list[FieldDrift] = []
     rewritten = record is not None and _author(record, _RECORD, live, managers) is not None
@@ -358,8 +364,10 @@ def classify(
     revision: str | None,
     inventory: Iterable[ObjectKey] = (),
     checked_at: float = 0.0,
+    dropped: Iterable[ObjectKey] = (),
 ) -> DriftReport:
-    """The drift report for one app: every desired object, plus what the inventory says was deleted."""
+    """The drift report for one app: every desired object, plus what the inventory says was deleted, and the
+    objects the app applied that git dropped and that are still live (``dropped``: the plan's prune set)."""
     recorded = set(inventory)
     objects = []
     for manifest in desired:
@@ -370,7 +378,23 @@ def classify(
             objects.append(ObjectDrift(key, state, (), manifest.origin))
             continue
         fields = classify_fields(manifest.obj, current, nodes(key.api_version, key.kind), rules.left_alone(key),
-                                 managers)
+                                 managers, app)
         objects.append(ObjectDrift(key, object_state(fields), fields, manifest.origin,
                                    provenance=ownership(current) is not None))
+    objects += [ObjectDrift(key, ObjectState.DROPPED) for key in dropped]
     return DriftReport(app, revision, checked_at, tuple(objects))
+
+
+def confirmed(report: DriftReport, unchanged: Collection[ObjectKey]) -> DriftReport:
+    """The report without the pending and drifted fields of objects an apply would leave as they are (the
+    plan, confirmed by the server's dry-run where it predicted a change, says so): the local comparison
+    follows the known normalisations, and the server's answer decides, as it does for ``diff``. A ``null``
+    in git for a field the server never stores, or a zero value the server drops from the items of a list it
+    replaces whole, is then no drift. Fields another manager added stay reported (``unmanaged``)."""
+    objects = []
+    for item in report.objects:
+        if item.key in unchanged and item.state in (ObjectState.PENDING, ObjectState.DRIFTED):
+            fields = tuple(f for f in item.fields if f.state not in (FieldState.PENDING, FieldState.DRIFT))
+            item = dataclasses.replace(item, state=object_state(fields), fields=fields)
+        objects.append(item)
+    return dataclasses.replace(report, objects=tuple(objects))

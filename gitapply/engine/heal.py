@@ -108,4 +108,4 @@ def with_healing(plan: Plan, report: DriftReport, nodes: Callable[[str, str], No
         predicted = apply_patch(change.live, patch, node)
         changes.append(dataclasses.replace(change, action=Action.PATCH, body=patch, predicted=predicted,
                                            patch_type=PatchType.STRATEGIC))
-    return Plan(tuple(changes))
+    return dataclasses.replace(plan, changes=tuple(changes))

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
-from ..errors import PruneGuardError
+from ..errors import PruneGuardError, RecordError
 from ..merge import Node
-from ..model import Action, ApplyMethod, Change, Manifest, ObjectKey, Plan
+from ..model import Action, ApplyMethod, Change, Failure, Manifest, ObjectKey, Plan
 from .objectplan import Bookkeeping, plan_object
 from .serverside import (ANNOTATIONS_LIMIT, SERVER_SIDE_APPLIERS, TOO_LARGE, annotations_size, applied_record,
                          method_of, method_pinned, plan_server_side)
@@ -67,16 +67,23 @@ def make_plan(
     ``in_git`` is every key git has (default: the desired ones) and ``prunable`` limits pruning to some live
     objects: with a label selector, only part of git is planned, and nothing outside it may be pruned."""
     marks = bookkeeping(options)
-    changes = [_plan_one(manifest, live.get(manifest.key), nodes(manifest.key.api_version, manifest.key.kind),
-                         options, marks, rules) for manifest in desired]
+    changes, refused = [], []
+    for manifest in desired:
+        try:
+            changes.append(_plan_one(manifest, live.get(manifest.key),
+                                     nodes(manifest.key.api_version, manifest.key.kind), options, marks, rules))
+        except RecordError as err:  # one object's broken record: said, and the others still planned
+            refused.append(Failure(manifest.key, Action.PATCH, str(err)))
     changes.sort(key=lambda change: apply_order(change.key))
-    if options.prune:
-        inventory = tuple(inventory)
-        wanted = set(in_git) if in_git is not None else {manifest.key for manifest in desired}
-        doomed = {key for key in prune_set(wanted, live, inventory, options.app) if prunable(live[key])}
-        _check_guard(len(doomed), _owned_count(live, inventory, options.app), options)
-        changes += [Change(key, Action.PRUNE, None, live[key]) for key in sorted(doomed, key=delete_order)]
-    return Plan(tuple(changes))
+    inventory = tuple(inventory)
+    wanted = set(in_git) if in_git is not None else {manifest.key for manifest in desired}
+    doomed = sorted((key for key in prune_set(wanted, live, inventory, options.app) if prunable(live[key])),
+                    key=delete_order)
+    if not options.prune:
+        return Plan(tuple(changes), unpruned=tuple(doomed), refused=tuple(refused))
+    _check_guard(len(doomed), _owned_count(live, inventory, options.app), options)
+    return Plan(tuple(changes) + tuple(Change(key, Action.PRUNE, None, live[key]) for key in doomed),
+                refused=tuple(refused))
 
 
 def _plan_one(manifest: Manifest, live: dict[str, Any] | None, node: Node | None, options: PlanOptions,

@@ -242,10 +242,7 @@ def plan_server_side(desired: dict[str, Any], live: dict[str, Any] | None, node:
                      adopt: Iterable[str] = ()) -> Change:
     """Create, apply or leave unchanged one object by server-side apply (rules in the module docstring)."""
     key = ObjectKey.of(desired)
-    sent = desired
-    for pointer in left_alone:
-        sent = without_pointer(sent, pointer)
-    sent = with_protocol_defaults(sent)
+    sent = sent_configuration(desired, left_alone)
     if live is None:
         body = _labelled(sent, bookkeeping, {**bookkeeping.annotations,
                                              APPLIED_ANNOTATION: applied_digest(sent, bookkeeping)})
@@ -269,6 +266,20 @@ def plan_server_side(desired: dict[str, Any], live: dict[str, Any] | None, node:
     body = _labelled(sent, bookkeeping, {**(bookkeeping.annotations or kept_commit), **digest})
     predicted = fieldsets.without(predicted_after(live, _as_patch(body), node, body), dropped)
     return Change(key, Action.PATCH, desired, live, body, PatchType.APPLY, predicted, origin, ssa)
+
+
+def sent_configuration(desired: dict[str, Any], left_alone: Iterable[str] = ()) -> dict[str, Any]:
+    """What server-side apply sends of git's object, before gitapply's own label and annotations."""
+    sent = desired
+    for pointer in left_alone:
+        sent = without_pointer(sent, pointer)
+    return with_protocol_defaults(sent)
+
+
+def applied_as(live: dict[str, Any], sent: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether ``live`` was last applied server-side with exactly ``sent`` (its digest says so): then ``sent``
+    is the record of what was applied, values included."""
+    return _annotations(live).get(APPLIED_ANNOTATION) == applied_digest(sent, Bookkeeping(labels))
 
 
 def applied_digest(sent: dict[str, Any], bookkeeping: Bookkeeping) -> str:

@@ -190,7 +190,7 @@ def confirmed(plan: Plan, answers: dict[ObjectKey, Answer], nodes: Callable[[str
                                                body={} if ssa is None else change.body))
         else:
             changes.append(dataclasses.replace(change, predicted=answer.stored))
-    return Plan(tuple(changes))
+    return dataclasses.replace(plan, changes=tuple(changes))
 
 
 def with_forced(ssa: ServerSide, conflicts: tuple[tuple[str, str], ...]) -> ServerSide:
@@ -333,7 +333,7 @@ def server_predictions(cluster: Cluster, plan: Plan, *, workers: int = WRITE_CON
         return dataclasses.replace(change, predicted=write(cluster, change, dry_run=True))
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return Plan(tuple(pool.map(predict, plan.changes)))
+        return dataclasses.replace(plan, changes=tuple(pool.map(predict, plan.changes)))
 
 
 def checked(cluster: Cluster, plan: Plan, *, marks: Bookkeeping, nodes: Callable[[str, str], Any],
@@ -351,7 +351,8 @@ def checked(cluster: Cluster, plan: Plan, *, marks: Bookkeeping, nodes: Callable
     plan = confirmed(plan, answers, nodes)
     immutable = {failure.key for failure in failures if failure.kind is FailureKind.IMMUTABLE}
     replace = immutable if force_replace else set()
-    plan = Plan(tuple(as_replacement(c, marks) if c.key in replace else c for c in plan.changes))
+    plan = dataclasses.replace(plan, changes=tuple(as_replacement(c, marks) if c.key in replace else c
+                                                   for c in plan.changes))
     hint = "; re-run with --force-replace to delete and recreate it"
     return plan, [dataclasses.replace(f, message=f.message + hint) if f.key in immutable else f
                   for f in failures if f.key not in replace]

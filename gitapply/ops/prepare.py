@@ -70,8 +70,10 @@ class Prepared:
 
 
 def app_name(request: Request) -> str:
-    """``--app`` (checked), or a valid name made from the desired-state folder or repository (``engine.appname``).
-    Standard input has no name to take: ``--app`` is required there."""
+    """``--app`` (checked), or a valid name made from where desired state is (``engine.appname``): the
+    ``--path`` folder's name, else the repository's, else the folder's, and for a single file its folder's (a
+    file is part of its folder's app). Standard input has no name to take: ``--app`` is required there. An
+    object another app's label claims is never taken over silently (``ops.sync.claimed_elsewhere``)."""
     if request.app:
         try:
             return appname.checked(request.app)
@@ -84,6 +86,8 @@ def app_name(request: Request) -> str:
         base = posixpath.basename(posixpath.normpath(request.subdir))
     elif is_remote(request.path):
         base = request.path.rstrip("/").rpartition("/")[2].rpartition(":")[2]
+    elif os.path.isfile(request.path):  # one file of a folder belongs to the folder's app, not an app of its own
+        base = os.path.basename(os.path.dirname(os.path.abspath(request.path)))
     else:  # "." is named after the directory it stands for
         base = os.path.basename(os.path.abspath(request.path))
     return appname.derived(base.removesuffix(".git"))

@@ -11,7 +11,7 @@ from typing import Callable
 from ..cluster.base import Cluster
 from ..engine.heal import with_healing
 from ..engine.objectplan import Bookkeeping
-from ..engine.plan import bookkeeping, owned_by
+from ..engine.plan import APP_LABEL, bookkeeping, owned_by
 from ..errors import GitapplyError, NotLeadingError
 from ..model import Action, Change, Failure, FailureKind, ObjectKey, Plan
 from .apply import checked, execute
@@ -27,6 +27,8 @@ class SyncOptions:
     heal_unmanaged: bool = False
     force_replace: bool = False
     server_checks: bool = True
+    take_over: bool = False
+    """Write objects another app's label claims (``--adopt``); without it they stop the apply before any write."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +52,23 @@ def plan_prepared(cluster: Cluster, prepared: Prepared, options: SyncOptions = S
     plan = prepared.plan
     if options.heal_unmanaged:
         plan = with_healing(plan, classify_prepared(prepared, cluster.field_manager), prepared.nodes)
+    claimed = [] if options.take_over else claimed_elsewhere(plan, prepared.app)
     plan, refusals = checked(cluster, plan, marks=marks, nodes=prepared.nodes, force_replace=options.force_replace,
                              server_checks=options.server_checks)
-    return Planned(prepared, plan, marks, refusals)
+    return Planned(prepared, plan, marks, list(plan.refused) + claimed + refusals)
+
+
+def claimed_elsewhere(plan: Plan, app: str) -> list[Failure]:
+    """A refusal for each object the plan would write that another gitapply app's label claims: an app takes
+    over another's objects only when asked (``--adopt``), never because a path was written another way."""
+    refusals = []
+    for change in plan.changes:
+        other = (((change.live or {}).get("metadata") or {}).get("labels") or {}).get(APP_LABEL)
+        if change.action is not Action.UNCHANGED and other and other != app:
+            refusals.append(Failure(change.key, change.action, f"{change.key}: belongs to app {other} (its "
+                                    f"{APP_LABEL} label), not to {app}; apply as --app {other}, or pass --adopt "
+                                    f"to move it to {app}"))
+    return refusals
 
 
 def write_sync(cluster: Cluster, planned: Planned, *, dry_run: bool = False,

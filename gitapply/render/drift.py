@@ -14,8 +14,9 @@ Rules shared by every format:
   see a series vanish when the cluster is healthy.
 
 JUnit: one ``<testcase>`` per object. In-sync objects pass. Drifted and deleted objects fail with
-``type="drift"`` (the cluster changed behind git's back: someone must act on the cluster or on git); pending
-and missing objects fail with ``type="pending"`` (git changed and was not applied yet: an apply fixes it).
+``type="drift"`` (the cluster changed behind git's back: someone must act on the cluster or on git); pending,
+missing and dropped objects fail with ``type="pending"`` (git changed and was not applied yet: an apply, with
+``--prune`` for a dropped one, fixes it).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..engine.drift import DriftReport, FieldDrift, FieldState, ObjectDrift, ObjectState
+from ..engine.holds import NOT_HELD, HoldStatus
 from . import prometheus
+from .holds import hold_json, hold_properties
 from .secrets import MASK, masked
 
 if TYPE_CHECKING:  # rich (≈55 ms) is imported only when a table is drawn: a drift in sync prints one line
@@ -36,10 +39,13 @@ if TYPE_CHECKING:  # rich (≈55 ms) is imported only when a table is drawn: a d
 ABSENT = "-"
 VALUE_WIDTH = 24
 _FAILURE_TYPE = {ObjectState.DRIFTED: "drift", ObjectState.DELETED: "drift",
-                 ObjectState.PENDING: "pending", ObjectState.MISSING: "pending"}
+                 ObjectState.PENDING: "pending", ObjectState.MISSING: "pending", ObjectState.DROPPED: "pending"}
 _WHOLE_OBJECT = {ObjectState.MISSING: "in git, not in the cluster",
-                 ObjectState.DELETED: "applied by gitapply, then deleted out of band"}
-_STATE_STYLE = {"in-sync": "green", "pending": "yellow", "missing": "yellow", "drifted": "red", "deleted": "red",
+                 ObjectState.DELETED: "applied by gitapply, then deleted out of band",
+                 ObjectState.DROPPED: "applied by this app, gone from git, still in the cluster (apply --prune "
+                                      "deletes it)"}
+_STATE_STYLE = {"in-sync": "green", "pending": "yellow", "missing": "yellow", "dropped": "yellow", "drifted": "red",
+                "deleted": "red",
                 "drift": "red", "unmanaged": "magenta", "ignored": "dim"}
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -173,11 +179,13 @@ def _add_object_rows(table: Table, item: ObjectDrift, now: float, width: int) ->
 
 # --- JSON ---------------------------------------------------------------------------------------------------
 
-def drift_json(report: DriftReport) -> dict[str, Any]:
-    """The whole report, every object included (in sync too), Secret values masked. Absent values are null."""
+def drift_json(report: DriftReport, *, hold: HoldStatus = NOT_HELD) -> dict[str, Any]:
+    """The whole report, every object included (in sync too), Secret values masked. Absent values are null;
+    ``hold`` is the app's hold (``render.holds.hold_json``), null when it is not held."""
     return {
         "app": report.app,
         "revision": report.revision,
+        "hold": hold_json(hold),
         "checkedAt": checked_at_iso(report),
         "summary": {str(state): report.count(state) for state in ObjectState},
         "objects": [_object_json(item) for item in report.objects],
@@ -202,9 +210,9 @@ def _object_json(item: ObjectDrift) -> dict[str, Any]:
 
 # --- JUnit XML ----------------------------------------------------------------------------------------------
 
-def drift_junit(report: DriftReport) -> str:
+def drift_junit(report: DriftReport, *, hold: HoldStatus = NOT_HELD) -> str:
     """JUnit XML: a ``<testsuite>`` per app, a ``<testcase>`` per object; see the module docstring for which
-    objects fail and with which ``type``."""
+    objects fail and with which ``type``. A held app's hold is in the suite's properties (``held``, ``hold.*``)."""
     failing = [item for item in report.objects if item.state in _FAILURE_TYPE]
     suite = ET.Element("testsuite", {
         "name": _xml_text(f"gitapply drift {report.app}"), "tests": str(len(report.objects)),
@@ -212,7 +220,7 @@ def drift_junit(report: DriftReport) -> str:
         "timestamp": checked_at_iso(report).removesuffix("Z"),
     })
     properties = ET.SubElement(suite, "properties")
-    for name, value in (("app", report.app), ("revision", report.revision or "")):
+    for name, value in (("app", report.app), ("revision", report.revision or ""), *hold_properties(hold)):
         ET.SubElement(properties, "property", {"name": name, "value": _xml_text(value)})
     for item in report.objects:
         case = ET.SubElement(suite, "testcase", {"classname": _xml_text(report.app), "name": _xml_text(str(item.key)),

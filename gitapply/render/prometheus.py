@@ -66,6 +66,8 @@ ERRORS = Family("gitapply_errors_total", COUNTER, "Problems, by reason.", ("app"
 EVENTS = Family("gitapply_events_total", COUNTER, "Events sent or dropped by the rate limit.",
                 ("app", "reason", "outcome"))
 LEADER = Family("gitapply_leader", GAUGE, "1 while this replica holds the app's Lease.", ("app",))
+APP_HELD = Family("gitapply_app_held", GAUGE, "1 while the app is held (gitapply hold): no write is made for it.",
+                  ("app",))
 
 COUNTED_FIELDS = (FieldState.PENDING, FieldState.DRIFT, FieldState.UNMANAGED)
 CHANGED_IN_CLUSTER = (FieldState.DRIFT, FieldState.UNMANAGED)

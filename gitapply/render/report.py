@@ -36,8 +36,11 @@ def outcome_line(change: Change, *, dry_run: bool = False) -> str:
 
 
 def summary(plan: Plan) -> str:
-    return (f"{plan.count(Action.CREATE)} to create, {plan.count(Action.PATCH)} to change, "
+    """``2 to create, 1 to change, 0 to prune, 5 unchanged``; objects git dropped that the plan, made without
+    prune, leaves in place are counted too (``; 1 to prune with --prune``): never invisible."""
+    line = (f"{plan.count(Action.CREATE)} to create, {plan.count(Action.PATCH)} to change, "
             f"{plan.count(Action.PRUNE)} to prune, {plan.count(Action.UNCHANGED)} unchanged")
+    return line + (f"; {len(plan.unpruned)} to prune with --prune" if plan.unpruned else "")
 
 
 def json_report(plan: Plan) -> dict[str, Any]:
@@ -63,7 +66,7 @@ def json_report(plan: Plan) -> dict[str, Any]:
         objects.append(entry)
     counts = {str(action): plan.count(action) for action in (Action.CREATE, Action.PATCH, Action.PRUNE,
                                                             Action.UNCHANGED)}
-    return {"summary": counts, "objects": objects}
+    return {"summary": counts, "objects": objects, "prunableWithPrune": [str(key) for key in plan.unpruned]}
 
 
 def failure_lines(failures: Sequence[Failure]) -> list[str]:

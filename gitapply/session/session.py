@@ -11,10 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..cluster.base import Cluster
-from ..engine.drift import DriftReport
+from ..engine.drift import DriftReport, confirmed
 from ..engine.health import Health
+from ..engine.holds import DEFAULT_REV, Hold, HoldStatus
 from ..errors import ForbiddenError
-from ..model import Action, Change, Failure, FailureKind, ObjectKey, Plan
+from ..model import Action, Change, Failure, FailureKind, ObjectKey
 from ..ops.apply import confirm_patches, server_predictions
 from ..ops.drift import classify_prepared
 from ..ops.inventory import inventory_key
@@ -22,6 +23,7 @@ from ..ops.prepare import Prepared, prepare
 from ..ops.rollout import Outcome, restore, rolled_out, wait
 from ..ops.sync import Planned, plan_prepared, write_sync
 from .boundary import boundary
+from .holds import AppHolds, new_hold
 from .spec import AppSpec
 
 
@@ -57,27 +59,66 @@ class AppSession:
         with boundary():
             return prepare(self.cluster, self.spec.source)
 
-    def diff(self, *, server_dry_run: bool = False) -> Plan:
-        """What apply would change. A predicted patch is kept only when the server's dry-run agrees that it
-        changes something; ``server_dry_run`` takes every create's and patch's result from the server."""
+    def diff(self, *, server_dry_run: bool = False) -> Planned:
+        """What apply would change, after the checks apply makes before writing: its refusals, when there are
+        any, are diff's too. A predicted patch is kept only when the server's dry-run agrees that it changes
+        something; ``server_dry_run`` takes every create's and patch's result from the server."""
         with boundary():
-            prepared = prepare(self.cluster, self.spec.source)
-            plan = confirm_patches(self.cluster, prepared.plan, prepared.nodes)
-            return server_predictions(self.cluster, plan) if server_dry_run else plan
+            planned = self.plan(override_hold=True)  # a diff writes nothing: a hold does not refuse it
+            if planned.refusals or not server_dry_run:
+                return planned
+            return replace(planned, plan=server_predictions(self.cluster, planned.plan))
 
     def drift(self, prepared: Prepared | None = None) -> DriftReport:
-        """Every difference between git and the cluster, classified and attributed; writes nothing."""
+        """Every difference between git and the cluster, classified and attributed; writes nothing. A field is
+        pending or drifted only where applying git would change the object: the plan says so, confirmed by the
+        server's dry-run where it predicts a change (``engine.drift.confirmed``)."""
         with boundary():
-            return classify_prepared(prepared or prepare(self.cluster, self.spec.source), self.cluster.field_manager)
+            prepared = prepared or prepare(self.cluster, self.spec.source)
+            report = classify_prepared(prepared, self.cluster.field_manager)
+            plan = confirm_patches(self.cluster, prepared.plan, prepared.nodes)
+            return confirmed(report, {c.key for c in plan.changes if c.action is Action.UNCHANGED})
 
-    def plan(self, prepared: Prepared | None = None) -> Planned:
+    def plan(self, prepared: Prepared | None = None, *, hold: HoldStatus | None = None,
+             override_hold: bool = False) -> Planned:
         """The plan, checked before any write (oversized records, the server's dry-run, immutable fields, the
-        inventory's namespace); a plan with refusals must not be written."""
+        inventory's namespace, the app's hold); a plan with refusals must not be written. A held app is refused
+        (``FailureKind.HELD``) unless git moved past the hold or ``override_hold`` (the caller ends or replaces
+        the hold: ``apply --release``, ``--hold``); ``hold``: the hold's status already read for ``prepared``."""
         with boundary():
-            planned = plan_prepared(self.cluster, prepared or prepare(self.cluster, self.spec.source),
-                                    self.spec.sync)
+            prepared = prepared or prepare(self.cluster, self.spec.source)
+            held = None if override_hold else self.holds.refusal(hold or self.hold_status(prepared))
+            planned = plan_prepared(self.cluster, prepared, self.spec.sync)
             missing = self._missing_inventory_namespace(planned)
-            return planned if missing is None else replace(planned, refusals=[*planned.refusals, missing])
+            refusals = [refusal for refusal in (missing, held) if refusal is not None]
+            return replace(planned, refusals=[*planned.refusals, *refusals]) if refusals else planned
+
+    @property
+    def holds(self) -> AppHolds:
+        """The app's hold, on its inventory."""
+        return AppHolds(self.cluster, self.app, self.spec.source.inventory_namespace)
+
+    def hold_status(self, prepared: Prepared) -> HoldStatus:
+        """The app's hold and what it means to this app's source as ``prepared`` read it: its rev (``HEAD`` when
+        it names none) and the commit that resolved to. One GET of the inventory, made after ``prepared``
+        read the live objects: a hold set before an operator's write is seen by a pass that read that write."""
+        with boundary():
+            return self.holds.status(self.spec.source.rev, prepared.state.revision)
+
+    def hold(self, prepared: Prepared, *, by: str, reason: str = "", until_release: bool = False) -> Hold:
+        """Hold the app (replacing any hold) at the commit ``HEAD`` of its source resolves to now — where a
+        reconcile loop following it is, not the ``--rev`` this apply writes; none for a directory. Set before
+        the apply writes, so that a pass reading those writes also reads the hold."""
+        with boundary():
+            source = self.spec.source
+            commit = prepared.state.revision if source.rev is None else None
+            if source.rev is not None and prepared.state.revision is not None:
+                from ..ops.holds import head_commit
+
+                commit = head_commit(source.path, source.subdir)
+            hold = new_hold(by, reason=reason, until_release=until_release, rev=DEFAULT_REV, commit=commit)
+            self.holds.hold(hold, create=True)
+            return hold
 
     def apply(self, planned: Planned, *, dry_run: bool = False,
               on_done: Callable[[Change, Failure | None], None] = lambda change, failure: None) -> list[Failure]:

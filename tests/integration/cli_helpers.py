@@ -24,8 +24,8 @@ def gitapply(*args: str, kubeconfig: str | None = None, local: str | None = None
 
 
 _APPLY_ONLY_FLAGS = {"--force-prune", "--force-replace", "--heal-unmanaged", "--no-preflight", "--wait",
-                     "--rollback-on-failure"}
-_APPLY_ONLY_OPTIONS = {"--timeout"}
+                     "--rollback-on-failure", "--hold", "--release", "--until-release"}
+_APPLY_ONLY_OPTIONS = {"--timeout", "--reason"}
 
 
 def diff_args(apply_args: tuple[str, ...]) -> list[str]:

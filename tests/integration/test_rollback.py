@@ -27,7 +27,9 @@ def app(control_plane, namespace, tmp_path):
         if image is not None:
             write(folder, {"web.yaml": deployment(image)})
         target = [str(folder)] if command in ("apply", "diff", "drift") else []
-        return gitapply(command, *target, *args, "-n", namespace, kubeconfig=control_plane.kubeconfig)
+        # the inventory (and a rollback's hold on the app) in the test's namespace, gone with it
+        inventory = ["--inventory-namespace", namespace] if command != "history" else []
+        return gitapply(command, *target, *args, "-n", namespace, *inventory, kubeconfig=control_plane.kubeconfig)
     return run
 
 
@@ -69,6 +71,7 @@ def test_history_lists_revisions_and_rollback_restores_the_previous_one(app, con
     result = app("rollback", "deployment/web", "--wait", "--timeout", "60")
     assert result.returncode == 0, result.stderr
     assert "rolled back to revision 2 (nginx:1.20)" in result.stdout
+    assert "app is held by" in result.stdout, "the app that applied it is held (docs/rollback.md)"
     assert image(control_plane, namespace) == "nginx:1.20"
     assert app("rollback", "deployment/web", "--to-revision", "1").returncode == 0
     assert image(control_plane, namespace) == "nginx:1.19"
@@ -98,13 +101,14 @@ def test_a_statefulset_rolls_back_through_its_controller_revisions(control_plane
     for tag in ("13", "14"):
         write(folder, {"db.yaml": statefulset(f"postgres:{tag}")})
         result = gitapply("apply", str(folder), "-n", namespace, "--wait", "--timeout", "60",
-                          kubeconfig=control_plane.kubeconfig)
+                          "--inventory-namespace", namespace, kubeconfig=control_plane.kubeconfig)
         assert result.returncode == 0, result.stderr
     listed = json.loads(gitapply("history", "sts/db", "-n", namespace, "-o", "json",
                                  kubeconfig=control_plane.kubeconfig).stdout)
     assert [(r["revision"], r["images"], r["current"]) for r in listed] == [
         (1, ["postgres:13"], False), (2, ["postgres:14"], True)]
-    back = gitapply("rollback", "statefulset/db", "-n", namespace, kubeconfig=control_plane.kubeconfig)
+    back = gitapply("rollback", "statefulset/db", "-n", namespace, "--inventory-namespace", namespace,
+                    kubeconfig=control_plane.kubeconfig)
     assert back.returncode == 0 and "rolled back to revision 1" in back.stdout
     spec = live(control_plane, namespace, "statefulset/db")["spec"]["template"]["spec"]
     assert spec["containers"][0]["image"] == "postgres:13"
@@ -117,14 +121,16 @@ def test_a_daemonset_rolls_back_through_its_controller_revisions(control_plane, 
                 "    spec:\n      containers:\n      - name: agent\n        image: fluent/fluent-bit:{tag}\n")
     for tag in ("2.0", "2.1"):
         write(folder, {"agent.yaml": manifest.replace("{tag}", tag)})
-        result = gitapply("apply", str(folder), "-n", namespace, kubeconfig=control_plane.kubeconfig)
+        result = gitapply("apply", str(folder), "-n", namespace, "--inventory-namespace", namespace,
+                          kubeconfig=control_plane.kubeconfig)
         assert result.returncode == 0, result.stderr
     listed = json.loads(gitapply("history", "ds/agent", "-n", namespace, "-o", "json",
                                  kubeconfig=control_plane.kubeconfig).stdout)
     assert [(r["revision"], r["images"]) for r in listed] == [(1, ["fluent/fluent-bit:2.0"]),
                                                              (2, ["fluent/fluent-bit:2.1"])]
     assert listed[-1]["current"]
-    back = gitapply("rollback", "daemonset/agent", "-n", namespace, kubeconfig=control_plane.kubeconfig)
+    back = gitapply("rollback", "daemonset/agent", "-n", namespace, "--inventory-namespace", namespace,
+                    kubeconfig=control_plane.kubeconfig)
     assert back.returncode == 0 and "rolled back to revision 1" in back.stdout
     spec = live(control_plane, namespace, "daemonset/agent")["spec"]["template"]["spec"]
     assert spec["containers"][0]["image"] == "fluent/fluent-bit:2.0"

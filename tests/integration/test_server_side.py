@@ -313,7 +313,7 @@ def test_server_side_diff_of_an_unchanged_app_asks_the_server_nothing(control_pl
     counter = WriteCounter(KubeCluster(kubeconfig=control_plane.kubeconfig))
     session = AppSession(counter, AppSpec(Request(path=str(folder), namespace=namespace, app="shop",
                                                   inventory_namespace=namespace, method=ApplyMethod.SERVER_SIDE)))
-    assert not session.diff().has_changes
+    assert not session.diff().plan.has_changes
     assert (counter.writes, counter.dry_runs) == (0, 0), "a no-op is recognised without the server's dry-run"
 
 

@@ -67,3 +67,10 @@ def test_an_invalid_app_option_writes_nothing(tmp_path):
     result = invoke(["--local", str(store), "apply", str(tmp_path), "--app", "My_App"])
     assert result.exit_code == 2 and "--app my-app" in result.output
     assert LocalCluster(store).get(ObjectKey("", "v1", "ConfigMap", "default", "settings")) is None
+
+
+def test_a_single_file_belongs_to_its_folders_app(tmp_path):
+    (tmp_path / "ops" / "apps").mkdir(parents=True)
+    (tmp_path / "ops" / "apps" / "cm.yaml").write_text("")
+    assert app_name(Request(path=str(tmp_path / "ops" / "apps" / "cm.yaml"))) == "apps"
+    assert app_name(Request(path=str(tmp_path / "ops" / "apps"))) == "apps"

@@ -111,3 +111,22 @@ def test_a_bug_fails_the_pass_not_the_apps_thread(applied, monkeypatch):
     assert 'gitapply_errors_total{app="shop",reason="internal"} 1.0' in shop.metrics.text().decode()
     monkeypatch.undo()
     assert shop.run_pass(2).ok, "the next pass runs as usual"
+
+
+def test_every_broken_record_is_named_in_one_run_and_the_others_are_planned(tmp_path):
+    db = tmp_path / "cluster.db"
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        (folder / f"{name}.yaml").write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"
+                                             "data:\n  level: info\n")
+    assert gitapply(db, "apply", str(folder)).returncode == 0
+    for name in ("a", "b", "c"):
+        (folder / f"{name}.yaml").write_text((folder / f"{name}.yaml").read_text().replace("info", "debug"))
+    for name in ("a", "c"):
+        LocalCluster(db).patch(ObjectKey("", "v1", "ConfigMap", "default", name),
+                               {"metadata": {"annotations": {LAST_APPLIED: "{"}}}, PatchType.MERGE)
+    done = gitapply(db, "diff", str(folder))
+    assert done.returncode == 2
+    assert "ConfigMap/default/a: its" in done.stderr and "ConfigMap/default/c: its" in done.stderr
+    assert "Traceback" not in done.stderr

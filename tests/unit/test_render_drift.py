@@ -73,8 +73,8 @@ def render_table(value: DriftReport, width: int = 120, **options) -> str:
 # --- summary and values -----------------------------------------------------------------------------------
 
 def test_summary_counts_every_state_including_zeros():
-    assert drift_summary(mixed()) == "5 objects: 1 in sync, 1 pending, 1 drifted, 1 missing, 1 deleted"
-    assert drift_summary(report()) == "0 objects: 0 in sync, 0 pending, 0 drifted, 0 missing, 0 deleted"
+    assert drift_summary(mixed()) == "5 objects: 1 in sync, 1 pending, 1 drifted, 1 missing, 1 deleted, 0 dropped"
+    assert drift_summary(report()) == "0 objects: 0 in sync, 0 pending, 0 drifted, 0 missing, 0 deleted, 0 dropped"
 
 
 def test_summary_says_object_in_the_singular_for_one():
@@ -103,8 +103,9 @@ def test_json_report_golden():
     assert drift_json(mixed()) == {
         "app": "shop",
         "revision": "0123456789abcdef",
+        "hold": None,
         "checkedAt": "2024-05-01T12:00:00Z",
-        "summary": {"in-sync": 1, "pending": 1, "drifted": 1, "missing": 1, "deleted": 1},
+        "summary": {"in-sync": 1, "pending": 1, "drifted": 1, "missing": 1, "deleted": 1, "dropped": 0},
         "objects": [
             {"key": "apps/Deployment/shop/web", "state": "drifted", "source": "apps/shop/web.yaml:1",
              "provenance": "managedFields", "fields": [
@@ -222,6 +223,7 @@ gitapply_objects{app="shop",state="pending"} 1
 gitapply_objects{app="shop",state="drifted"} 1
 gitapply_objects{app="shop",state="missing"} 1
 gitapply_objects{app="shop",state="deleted"} 1
+gitapply_objects{app="shop",state="dropped"} 0
 # HELP gitapply_drift_fields Differing fields that are not ignored, by state.
 # TYPE gitapply_drift_fields gauge
 gitapply_drift_fields{app="shop",state="pending"} 2
@@ -281,7 +283,7 @@ def test_prometheus_has_every_family_and_state_when_nothing_was_checked():
                              "gitapply_last_check_timestamp_seconds", "gitapply_revision_info"}
     assert families["gitapply_drifted_fields"] == [], "a manager's series exists only while it changed fields"
     assert [labels["state"] for labels, _ in families["gitapply_objects"]] == [
-        "in-sync", "pending", "drifted", "missing", "deleted"]
+        "in-sync", "pending", "drifted", "missing", "deleted", "dropped"]
     assert all(value == 0 for _, value in families["gitapply_objects"] + families["gitapply_drift_fields"])
     assert families["gitapply_revision_info"] == [({"app": "shop", "revision": ""}, 1.0)]
 
@@ -402,3 +404,12 @@ def test_paths_are_wrapped_only_at_dots_slashes_and_before_brackets(width):
     for line, following in zip(lines, lines[1:]):
         assert line.endswith(".") or following.startswith("["), (line, following)
         assert len(line) <= width or "." not in line[:-1] and "[" not in line[1:]
+
+
+def test_an_object_git_dropped_is_a_pending_failure_that_says_prune_deletes_it():
+    dropped = report(ObjectDrift(OLD, ObjectState.DROPPED))
+    assert dropped.has_pending and not dropped.has_drift
+    (case,) = ET.fromstring(drift_junit(dropped)).iter("testcase")
+    failure = case.find("failure")
+    assert failure is not None and failure.get("type") == "pending" and "apply --prune" in failure.get("message", "")
+    assert "gone from git" in render_table(dropped)
