@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn, Optional
 
 from . import __version__
@@ -177,8 +177,9 @@ def diff(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] = 
          kustomize_command: Optional[str] = KustomizeCommand, allow_remote_bases: bool = RemoteBases,
          max_input_size: Optional[float] = MaxInput,
          server_side: bool = ServerSideOption, adopt_managers: str = AdoptManagers) -> None:
-    """Show what apply would change: the live objects against what they would become. What apply would
-    refuse before writing, diff refuses the same way (exit 2)."""
+    """Show what apply would change: the live objects against what they would become.
+
+    What apply would refuse before writing, diff refuses the same way (exit 2)."""
     from .render.diff import unified
     from .render.report import json_report, summary
     from .session import SyncOptions
@@ -388,227 +389,6 @@ def drift(path: str = PathArg, rev: Optional[str] = Rev, subdir: Optional[str] =
     raise Exit(1 if failing else 0)
 
 
-@app.command()
-def reconcile(path: Optional[str] = argument(None, help="A directory or a git repository (local path or "
-                                                         "URL); omit with --apps."),
-              rev: Optional[str] = Rev, subdir: Optional[str] = Subdir,
-              kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context,
-              namespace: str = Namespace, selector: str = Selector, app_name: str = AppName, prune: bool = Prune,
-              interval: float = option(60.0, "--interval", help="Seconds between passes."),
-              passes: Optional[int] = option(None, "--passes", help="Stop after this many passes."),
-              heal_unmanaged: bool = option(False, "--heal-unmanaged",
-                                            help="Also remove fields added out of band."),
-              inventory_namespace: str = InventoryNamespace, kustomize_command: Optional[str] = KustomizeCommand,
-              allow_remote_bases: bool = RemoteBases, max_input_size: Optional[float] = MaxInput,
-              server_side: bool = ServerSideOption, adopt_managers: str = AdoptManagers,
-              apps_file: Optional[str] = option(None, "--apps", help="A YAML file of apps to run in one "
-                                                                      "process (see docs/controller.md)."),
-              detect_only: bool = option(False, "--detect-only", help="Read only: drift as metrics, logs "
-                                                                      "and Events; no writes."),
-              leader_elect: bool = option(False, "--leader-elect", help="Write only while holding the "
-                                                                        "app's Lease (for 2+ replicas)."),
-              lease_namespace: str = option("", "--lease-namespace", help="Where the Leases are (default: "
-                                                                          "the controller's namespace)."),
-              lease_duration: float = option(15.0, "--lease-duration", help="Seconds a Lease lasts."),
-              renew_deadline: float = option(10.0, "--renew-deadline",
-                                             help="Seconds a leader may go without renewing; then it stops "
-                                                  "writing."),
-              retry_period: float = option(2.0, "--retry-period", help="Seconds between Lease attempts."),
-              identity: str = option("", "--identity", help="This replica's name in the Lease (default: "
-                                                            "hostname and a random suffix)."),
-              metrics_addr: Optional[str] = option(None, "--metrics-addr",
-                                                   help="Serve /metrics, /healthz, /readyz here (:8080)."),
-              log_format: str = option("text", "--log-format", help="text or json.")) -> None:
-    """Keep the cluster converged: apply git every --interval seconds until stopped (SIGTERM, Ctrl-C).
-
-    A failing pass is reported and the loop goes on. Exit code: 0 if the last pass succeeded, 1 if not."""
-    import signal
-    import threading
-
-    from .controller import logs
-    from .controller.apps import AppEntry, parse_apps
-    from .controller.lease import Timing
-    from .controller.process import ControllerOptions, run
-    from .model import ApplyMethod
-    from .session import SyncOptions
-
-    if log_format not in ("text", "json"):
-        _fail(ValueError(f"--log-format must be text or json, not {log_format!r}"), 2)
-    if path == "-":
-        _fail(ValueError("reconcile reads its source again on every pass, and standard input only once; give a "
-                         "directory or a repository"), 2)
-    if (path is None) == (apps_file is None):
-        _fail(ValueError("give a PATH or --apps FILE (one of them)"), 2)
-    timing = Timing(lease_duration, renew_deadline, retry_period)
-    if leader_elect and timing.problems():
-        _fail(ValueError("; ".join(timing.problems())), 2)
-
-    def spec_for(entry: AppEntry) -> AppSpec:
-        return _spec(entry.repository, rev=entry.rev, subdir=entry.path, namespace=entry.namespace,
-                     selector=selector, app_name=entry.name, inventory_namespace=entry.inventory_namespace,
-                     kustomize_command=kustomize_command, allow_remote_bases=allow_remote_bases,
-                     max_input_size=max_input_size, prune=entry.prune,
-                     method=entry.method, adopt_managers=adopt_managers,
-                     sync=SyncOptions(heal_unmanaged=heal_unmanaged))
-
-    defaults = AppEntry(name=app_name, repository=path or "", rev=rev, path=subdir, namespace=namespace,
-                        interval=interval, prune=prune, detect_only=detect_only,
-                        inventory_namespace=inventory_namespace,
-                        method=ApplyMethod.SERVER_SIDE if server_side else None)
-    try:
-        address = _metrics_address(metrics_addr)
-        if apps_file is not None:
-            with open(apps_file, encoding="utf-8") as handle:
-                entries = parse_apps(handle.read(), apps_file, defaults)
-        else:  # one app, named as diff and apply name it
-            entries = (replace(defaults, name=spec_for(defaults).name),)
-        cluster = _cluster(kubeconfig, context)
-        lease_cluster = _cluster(kubeconfig, context) if leader_elect else cluster
-    except (OSError, ValueError) as err:
-        _fail(err, 2)
-    except GitapplyError as err:
-        _fail(err, err.exit_code)
-    logs.configure(logs.LogFormat(log_format))
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    options = ControllerOptions(leader_elect=leader_elect, lease_namespace=lease_namespace, timing=timing,
-                                identity=identity, metrics_address=address, max_passes=passes)
-    raise Exit(0 if run(entries, options, cluster, lease_cluster, stop, spec_for) else 1)
-
-
-def _metrics_address(text: str | None) -> tuple[str, int] | None:
-    if not text:
-        return None
-    from .controller.server import parse_address
-
-    return parse_address(text)
-
-
-_WORKLOAD_KINDS = {"deployment": "Deployment", "deploy": "Deployment", "deployments": "Deployment",
-                   "daemonset": "DaemonSet", "ds": "DaemonSet", "daemonsets": "DaemonSet",
-                   "statefulset": "StatefulSet", "sts": "StatefulSet", "statefulsets": "StatefulSet"}
-
-
-def _workload(ref: str, namespace: str, cluster: Cluster) -> ObjectKey:
-    """``deployment/web`` → its ObjectKey (apps/v1), in ``namespace`` or the context's."""
-    from .model import ObjectKey
-
-    kind, _, name = ref.partition("/")
-    if kind.lower() not in _WORKLOAD_KINDS or not name:
-        _fail(ValueError(f"{ref!r}: expected deployment/NAME, daemonset/NAME or statefulset/NAME"), 2)
-    return ObjectKey("apps", "v1", _WORKLOAD_KINDS[kind.lower()], namespace or cluster.default_namespace(), name)
-
-
-@app.command()
-def history(workload: str = argument(..., help="deployment/NAME, daemonset/NAME or statefulset/NAME."),
-            kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context, namespace: str = Namespace,
-            output: str = Output) -> None:
-    """List a workload's revisions (ReplicaSets or ControllerRevisions), oldest first."""
-    from .ops.history import revisions
-
-    try:
-        cluster = _cluster(kubeconfig, context)
-        found = revisions(cluster, _workload(workload, namespace, cluster))
-    except GitapplyError as err:
-        _fail(err, err.exit_code)
-    if output == "json":
-        console.json([{"revision": r.number, "holder": r.holder, "images": r.images, "created": r.created,
-                       "current": r.current} for r in found])
-        raise Exit(0)
-    for revision in found:
-        marker = " (current)" if revision.current else ""
-        console.line(f"{revision.number:>4}  {revision.created:20}  {', '.join(revision.images)}"
-                     f"  {revision.holder}{marker}")
-
-
-@app.command()
-def rollback(workload: str = argument(..., help="deployment/NAME, daemonset/NAME or statefulset/NAME."),
-             to_revision: Optional[int] = option(None, "--to-revision",
-                                                 help="The revision to go back to (default: the previous)."),
-             kubeconfig: Optional[str] = Kubeconfig, context: Optional[str] = Context, namespace: str = Namespace,
-             wait: bool = option(False, "--wait", help="Wait for the rollback to roll out."),
-             timeout: float = option(300.0, "--timeout", help="Seconds --wait waits."),
-             dry_run: bool = option(False, "--dry-run", help="Ask the server; change nothing."),
-             no_hold: bool = option(False, "--no-hold", help="Do not hold the workload's app (a reconcile loop "
-                                                             "then undoes the rollback at its next pass)."),
-             reason: str = HoldReason, until_release: bool = UntilRelease,
-             inventory_namespace: str = option("default", "--inventory-namespace",
-                                               help="Where the app's inventory is kept (when not there, the "
-                                                    "one namespace holding it is found by its label).")) -> None:
-    """Roll a workload back to one of its earlier revisions, as `kubectl rollout undo` does, and hold the app
-    that applied it (its gitapply.io/app label), so that a reconcile loop leaves the rollback in place until git
-    moves or `gitapply release APP`.
-
-    To go back to an earlier git commit instead, apply it: `gitapply apply REPO --rev COMMIT --hold`."""
-    from .engine.health import Health
-    from .ops.history import rollback as roll_back
-    from .ops.rollout import wait as wait_for
-    from .render.report import resource_name
-
-    try:
-        cluster = _cluster(kubeconfig, context)
-        key = _workload(workload, namespace, cluster)
-        holds = None if no_hold or dry_run else _app_of_workload(cluster, key, inventory_namespace)
-        undo = None if holds is None else _hold_app(holds, _who(kubeconfig, context), until_release=until_release,
-                                                     reason=reason or f"rollback of {resource_name(key)}")
-        try:
-            target = roll_back(cluster, key, to_revision, dry_run=dry_run)
-        except GitapplyError:
-            if undo is not None:
-                undo()
-            raise
-        suffix = " (dry run)" if dry_run else ""
-        console.line(f"{resource_name(key)} -n {key.namespace} rolled back to revision {target.number} "
-                     f"({', '.join(target.images)}){suffix}")
-        if holds is not None:
-            _held_note(holds, console.line)
-        if wait and not dry_run:
-            (outcome,) = wait_for(cluster, [key], timeout=timeout)
-            if outcome.health is not Health.READY:
-                _fail(ValueError(f"{key}: rollout {outcome.health}: {outcome.reason}"), ROLLOUT_FAILED)
-    except GitapplyError as err:
-        _fail(err, err.exit_code)
-
-
-def _app_of_workload(cluster: Cluster, key: ObjectKey, inventory_namespace: str) -> AppHolds | None:
-    """The hold of the app that applied the workload (its ``gitapply.io/app`` label); None (and a note) when
-    gitapply did not apply it."""
-    from .engine.plan import APP_LABEL
-    from .session.holds import AppHolds
-
-    live = cluster.get(key)
-    app_name = ((live or {}).get("metadata", {}).get("labels") or {}).get(APP_LABEL)
-    if live is None:
-        return None  # the rollback says it is not found
-    if not app_name:
-        errors.line(f"{key}: not applied by gitapply (no {APP_LABEL} label): no app to hold")
-        return None
-    return AppHolds.of_workload_app(cluster, app_name, inventory_namespace)
-
-
-def _hold_app(holds: AppHolds, by: str, *, reason: str, until_release: bool) -> Callable[[], None]:
-    """Hold the app (before the write it protects); the function that puts back the hold it replaced."""
-    from .session.holds import new_hold
-
-    previous = holds.hold(new_hold(by, reason=reason, until_release=until_release))
-
-    def undo() -> None:
-        if previous is None:
-            holds.release()
-        else:
-            holds.hold(previous)
-    return undo
-
-
-def _held_note(holds: AppHolds, note: Callable[[str], None]) -> None:
-    from .render.holds import describe
-
-    placed = holds.read()
-    if placed is not None:
-        note(f"{holds.app} is held {describe(placed)}; `gitapply release {holds.app}` ends the hold")
-
-
 def _who(kubeconfig: Optional[str], context: Optional[str]) -> str:
     """Who holds an app: the kubeconfig user or service account, and the login at the keyboard."""
     from .cluster.identity import acting_user
@@ -645,41 +425,8 @@ def _release(holds: AppHolds, note: Callable[[str], None]) -> None:
     note(f"{holds.app} released (it was held {set_by(ended)})" if ended else f"{holds.app} was not held")
 
 
-@app.command()
-def hold(app: str = argument(..., help="The app's name (its objects' gitapply.io/app label)."),
-         reason: str = HoldReason, until_release: bool = UntilRelease,
-         inventory_namespace: str = InventoryNamespace, kubeconfig: Optional[str] = Kubeconfig,
-         context: Optional[str] = Context) -> None:
-    """Hold an app: the reconcile loop (and `gitapply apply`) write nothing for it until git moves past the
-    commit the loop reads now, or, with --until-release, until `gitapply release APP`. Replaces any hold.
-
-    Exit code: 0 held, 2 no such app (no inventory in --inventory-namespace), 3 the cluster failed."""
-    from .render.holds import set_by
-    from .session.holds import AppHolds, new_hold
-
-    try:
-        holds = AppHolds.named(_cluster(kubeconfig, context), app, inventory_namespace)
-        previous = holds.hold(new_hold(_who(kubeconfig, context), reason=reason, until_release=until_release))
-        if previous is not None:
-            console.line(f"{app} was held {set_by(previous)}: that hold is replaced")
-        _held_note(holds, console.line)
-    except GitapplyError as err:
-        _fail(err, err.exit_code)
-
-
-@app.command()
-def release(app: str = argument(..., help="The app's name (its objects' gitapply.io/app label)."),
-            inventory_namespace: str = InventoryNamespace, kubeconfig: Optional[str] = Kubeconfig,
-            context: Optional[str] = Context) -> None:
-    """End an app's hold: the reconcile loop applies git again at its next pass.
-
-    Exit code: 0 released (or it was not held), 2 bad input, 3 the cluster failed."""
-    from .session.holds import AppHolds
-
-    try:
-        _release(AppHolds.named(_cluster(kubeconfig, context), app, inventory_namespace), console.line)
-    except GitapplyError as err:
-        _fail(err, err.exit_code)
+# the other commands register on ``app`` as their modules load (they import this one's options)
+from . import cli_reconcile, cli_workloads  # noqa: E402,F401
 
 
 INTERNAL_ERROR = 70

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -26,19 +25,11 @@ from typing import Any
 
 from .. import __version__
 from ..cache import cache_root, store
-from ..errors import (
-    ClusterError,
-    ConflictingWriteError,
-    FieldConflictError,
-    ConnectionFailedError,
-    ForbiddenError,
-    InvalidObjectError,
-    NotFoundError,
-    UnknownKindError,
-)
+from ..errors import ConnectionFailedError, NotFoundError, UnknownKindError
 from ..merge import Node, Schema
 from ..model import ObjectKey, PatchType
 from . import kubeconfig
+from .apierrors import api_error
 from .base import DEFAULT_FIELD_MANAGER, Propagation, Resource
 from .transport import DirectTransport, Transport, Untrusted
 
@@ -136,7 +127,7 @@ class KubeCluster:
                 if 200 <= status < 300:
                     return json.loads(data) if data else None
                 if status not in _TRANSIENT_STATUS or attempt == self._retries:
-                    raise _map_api_error(status, reason, data, subject or path)
+                    raise api_error(status, reason, data, subject or path)
                 delay = _retry_after(response_headers, delay)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
@@ -390,54 +381,3 @@ def _retry_after(headers: Any, default: float) -> float:
         return min(float((headers or {}).get("Retry-After", default)), 10.0)
     except ValueError:
         return default
-
-
-def _status_body(data: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(data) if data else {}
-    except ValueError:
-        return {"message": data[:500].decode("utf-8", "replace")}
-    return body if isinstance(body, dict) else {}
-
-
-_CONFLICT_MANAGER = re.compile(r'conflict with "([^"]*)"')
-
-
-def _field_conflicts(status: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    """``(manager, field)`` for each field a server-side apply conflicted on (the 409's causes)."""
-    found = []
-    for cause in (status.get("details") or {}).get("causes") or ():
-        if cause.get("reason") == "FieldManagerConflict":
-            manager = _CONFLICT_MANAGER.search(cause.get("message") or "")
-            found.append((manager.group(1) if manager else "another manager", str(cause.get("field") or "")))
-    return tuple(found)
-
-
-def _map_api_error(code: int, http_reason: str, data: bytes, subject: str) -> ClusterError:
-    status = _status_body(data)
-    message = status.get("message") or http_reason or "request failed"
-    reason = status.get("reason", "")
-    if code == 404:
-        return NotFoundError(subject, f"not found ({message})")
-    if code == 409:
-        conflicts = _field_conflicts(status)
-        if conflicts:
-            named = "; ".join(f"{field} (held by {manager})" for manager, field in conflicts)
-            return FieldConflictError(subject, f"fields owned by other managers: {named}", conflicts)
-        if reason == "AlreadyExists":
-            return ConflictingWriteError(subject, f"already exists ({message}); it was created concurrently, re-run")
-        return ConflictingWriteError(subject, f"changed while being written ({message}); re-run to retry")
-    if code == 422 or reason == "Invalid":
-        causes = (status.get("details") or {}).get("causes") or ()
-        fields = ", ".join(sorted({cause.get("field", "") for cause in causes if cause.get("field")}))
-        where = f" (fields: {fields})" if fields else ""
-        # the server has no reason code of its own for an immutable field; each cause's message says it
-        immutable = any("field is immutable" in (cause.get("message") or "") for cause in causes) or \
-            (not causes and "field is immutable" in message)
-        return InvalidObjectError(subject, f"the server rejected the object{where}: {message}", immutable=immutable)
-    if code in (401, 403):
-        error = ForbiddenError if code == 403 else ConnectionFailedError
-        return error(subject, f"not allowed ({message}); check the credentials and RBAC of the kubeconfig user")
-    if code == 400:
-        return InvalidObjectError(subject, f"bad request: {message}")
-    return ClusterError(subject, f"the API server answered {code} {http_reason}: {message}")

@@ -3,7 +3,8 @@ each I/O library, and a pure core that reads no files. ``docs/architecture.md`` 
 
 Layers, top to bottom; each may import only those named in ``MAY_IMPORT`` (and itself):
 
-- **entry points** (``cli.py``, ``cliargs.py``, ``entry.py``, ``__main__.py``, ``controller/``): anything. Nothing
+- **entry points** (``cli.py`` with ``cli_reconcile.py`` and ``cli_workloads.py``, ``cliargs.py``, ``entry.py``,
+  ``__main__.py``, ``controller/``): anything. Nothing
   else imports them.
 - **session** (``session/``): everything but the entry points and ``terminal.py`` (it serves the controller and
   HTTP too, which have no terminal).
@@ -29,7 +30,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "gitapply"
 
 ENTRY = "entry points"
 LAYERS = {
-    ENTRY: ("cli.py", "cliargs.py", "entry.py", "__main__.py", "controller/"),
+    ENTRY: ("cli.py", "cli_reconcile.py", "cli_workloads.py", "cliargs.py", "entry.py", "__main__.py",
+            "controller/"),
     "session": ("session/",),
     "ops": ("ops/",),
     "cluster": ("cluster/",),
