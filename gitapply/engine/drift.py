@@ -39,6 +39,7 @@ from enum import StrEnum
 from typing import Any, Callable, Collection, Iterable, Mapping
 
 from ..merge import Node, go_str
+from ..errors import RecordError
 from ..model import Manifest, ObjectKey, Origin
 from .lastapplied import LAST_APPLIED, last_applied
 from .normalize import SYSTEM_WRITTEN_METADATA, by_type, defaulted, normalised
@@ -377,8 +378,11 @@ def classify(
             state = ObjectState.DELETED if key in recorded else ObjectState.MISSING
             objects.append(ObjectDrift(key, state, (), manifest.origin))
             continue
-        fields = classify_fields(manifest.obj, current, nodes(key.api_version, key.kind), rules.left_alone(key),
-                                 managers, app)
+        try:
+            fields = classify_fields(manifest.obj, current, nodes(key.api_version, key.kind),
+                                     rules.left_alone(key), managers, app)
+        except RecordError as err:  # the record was edited out of band: drift of this object, the others checked
+            fields = (FieldDrift(f"metadata.annotations[{LAST_APPLIED}]", FieldState.DRIFT, reason=err.message),)
         objects.append(ObjectDrift(key, object_state(fields), fields, manifest.origin,
                                    provenance=ownership(current) is not None))
     objects += [ObjectDrift(key, ObjectState.DROPPED) for key in dropped]
