@@ -158,10 +158,7 @@ class LocalCluster:
                 raise NotFoundError(str(key), "not found")
             metadata = patch.get("metadata")
             sent: dict[str, Any] = metadata if isinstance(metadata, dict) else {}
-            expected = sent.get("resourceVersion")
-            if expected and expected != live["metadata"].get("resourceVersion"):
-                raise ConflictingWriteError(str(key), "changed while being written (the object has been modified; "
-                                                      "apply your changes to the latest version); re-run to retry")
+            _check_version(key, live, sent.get("resourceVersion"))
             node = self.patch_node(key.api_version, key.kind) if patch_type is PatchType.STRATEGIC else None
             try:
                 result = apply_patch(live, patch, node)
@@ -230,10 +227,7 @@ class LocalCluster:
             live = self.get(key)
             if live is None:
                 raise NotFoundError(str(key), "not found")
-            expected = (obj.get("metadata") or {}).get("resourceVersion")
-            if expected and expected != live["metadata"].get("resourceVersion"):
-                raise ConflictingWriteError(str(key), "changed while being written (the object has been modified; "
-                                                      "apply your changes to the latest version); re-run to retry")
+            _check_version(key, live, (obj.get("metadata") or {}).get("resourceVersion"))
             return self._store(key, self._as_stored(live, _updated(key, live, copy.deepcopy(obj))), dry_run)
 
     def delete(self, key: ObjectKey, *, propagation: Propagation = Propagation.BACKGROUND,
@@ -289,6 +283,13 @@ class LocalCluster:
         self._db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?)",
                          (*key.identity, json.dumps(obj)))
         return obj
+
+
+def _check_version(key: ObjectKey, live: dict[str, Any], expected: Any) -> None:
+    """A write naming a resourceVersion is refused unless it is still the stored one (optimistic concurrency)."""
+    if expected and expected != live["metadata"].get("resourceVersion"):
+        raise ConflictingWriteError(str(key), "changed while being written (the object has been modified; "
+                                              "apply your changes to the latest version); re-run to retry")
 
 
 def _bare(obj: dict[str, Any]) -> dict[str, Any]:

@@ -53,7 +53,8 @@ def by_type(obj: Any, node: Node | None) -> Any:
     return result if result is not None else obj
 
 
-def _zero(value: Any) -> bool:
+def is_zero(value: Any) -> bool:
+    """A zero value the API's types omit when stored (``0``, ``false``, an empty string, ``{}``, ``[]``)."""
     return value is not None and not value and type(value) in (int, float, bool, str, dict, list)
 
 
@@ -68,7 +69,7 @@ def without_omitted_zeros(obj: Any, record: Any, live: Any) -> Any:
         if key not in record:
             continue
         if key not in have:
-            if _zero(value) and type(record[key]) is type(value) and record[key] == value:
+            if is_zero(value) and type(record[key]) is type(value) and record[key] == value:
                 result = result if result is not None else dict(obj)
                 del result[key]
             continue

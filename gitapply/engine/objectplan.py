@@ -64,7 +64,7 @@ def plan_object(
         desired = without_pointer(desired, pointer)
     modified = annotated(desired)
     if live is None:
-        body = _with_bookkeeping(modified, bookkeeping)
+        body = with_bookkeeping(modified, bookkeeping)
         return Change(key, Action.CREATE, desired, None, body, None, normalised(body), origin)
     patch_type = PatchType.STRATEGIC if node is not None else PatchType.MERGE
     try:
@@ -139,12 +139,14 @@ def _without_bookkeeping(record: dict[str, Any] | None, bookkeeping: Bookkeeping
     return {**record, "metadata": metadata}
 
 
-def _with_bookkeeping(obj: dict[str, Any], bookkeeping: Bookkeeping) -> dict[str, Any]:
+def with_bookkeeping(obj: dict[str, Any], bookkeeping: Bookkeeping) -> dict[str, Any]:
+    """``obj`` with gitapply's labels and annotations added (a section it adds nothing to is left as it is)."""
     if not bookkeeping.labels and not bookkeeping.annotations:
         return obj
     metadata = dict(obj.get("metadata") or {})
-    metadata["labels"] = {**(metadata.get("labels") or {}), **bookkeeping.labels}
-    metadata["annotations"] = {**(metadata.get("annotations") or {}), **bookkeeping.annotations}
+    for section, added in (("labels", bookkeeping.labels), ("annotations", bookkeeping.annotations)):
+        if added:
+            metadata[section] = {**(metadata.get(section) or {}), **added}
     return {**obj, "metadata": metadata}
 
 

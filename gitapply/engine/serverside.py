@@ -35,8 +35,8 @@ from ..model import Action, ApplyMethod, Change, ObjectKey, Origin, PatchType, S
 from . import fieldsets
 from .fieldsets import FieldSet
 from .lastapplied import LAST_APPLIED, last_applied
-from .normalize import SERVER_OWNED_METADATA, by_type, defaulted, normalised
-from .objectplan import Bookkeeping, predicted_after
+from .normalize import SERVER_OWNED_METADATA, by_type, defaulted, is_zero, normalised
+from .objectplan import Bookkeeping, predicted_after, with_bookkeeping
 from .ownership import fields_of
 from .rules import has_pointer, without_pointer
 
@@ -168,8 +168,12 @@ def _switched_volumes(wanted: Any, have: Any) -> list[dict[str, Any]]:
 
 
 def entries(live: dict[str, Any] | None) -> list[dict[str, Any]]:
-    managed = ((live or {}).get("metadata") or {}).get("managedFields")
-    return [entry for entry in managed or () if isinstance(entry, dict) and isinstance(entry.get("fieldsV1"), dict)]
+    """The ``managedFields`` entries of ``live`` that carry a field set."""
+    return _with_fields(((live or {}).get("metadata") or {}).get("managedFields") or ())
+
+
+def _with_fields(managed: Iterable[Any]) -> list[dict[str, Any]]:
+    return [entry for entry in managed if isinstance(entry, dict) and isinstance(entry.get("fieldsV1"), dict)]
 
 
 def applied_fields(live: dict[str, Any] | None, appliers: Iterable[str]) -> FieldSet | None:
@@ -213,7 +217,7 @@ def ownership(live: dict[str, Any], desired: dict[str, Any], manager: str, *, ad
                  and not e.get("subresource")), None)
     taken = [e for e in current if e is not mine and not e.get("subresource") and e.get("apiVersion") == api_version
              and ((e.get("operation") == "Update" and e.get("manager") in CLIENT_SIDE_APPLIERS | {manager}
-                   and not fieldsets.missing(_RECORD_FIELD, _as_object(e["fieldsV1"])))
+                   and _owns_record(e["fieldsV1"]))
                   or (e.get("operation") == "Apply" and e.get("manager") in adopted))]
     before: FieldSet = mine["fieldsV1"] if mine is not None else {}
     fields = before
@@ -231,9 +235,9 @@ def ownership(live: dict[str, Any], desired: dict[str, Any], manager: str, *, ad
     return tuple(kept)
 
 
-def _as_object(fields: FieldSet) -> Any:
-    """A stand-in object holding every ``f:`` path of a set, to ask ``fieldsets.missing`` about it."""
-    return {name[2:]: _as_object(sub) for name, sub in fields.items() if name.startswith("f:")}
+def _owns_record(fields: FieldSet) -> bool:
+    """Whether a field set holds the last-applied annotation (so its entry is client-side apply's)."""
+    return f"f:{LAST_APPLIED}" in ((fields.get("f:metadata") or {}).get("f:annotations") or {})
 
 
 def plan_server_side(desired: dict[str, Any], live: dict[str, Any] | None, node: Node | None, *, manager: str,
@@ -255,7 +259,6 @@ def plan_server_side(desired: dict[str, Any], live: dict[str, Any] | None, node:
     body = _labelled(sent, bookkeeping, {**kept_commit, **digest})
     dropped = fieldsets.minus(fieldsets.missing(_applied_intent(live, node, manager, adopt, release), body),
                               _others_fields(rewrite, live, manager))
-    predicted = fieldsets.without(predicted_after(live, _as_patch(body), node, body), dropped)
     clears = defaults_in_the_way(body, live)
     ssa = ServerSide(reason, rewrite, str((live.get("metadata") or {}).get("resourceVersion") or ""), (),
                      dropped, clears)
@@ -264,7 +267,7 @@ def plan_server_side(desired: dict[str, Any], live: dict[str, Any] | None, node:
             holds(by_type(normalised(body), node), live, node, atomic_defaults=unchanged_in_git):
         return Change(key, Action.UNCHANGED, desired, live, body, PatchType.APPLY, live, origin, ssa)
     body = _labelled(sent, bookkeeping, {**(bookkeeping.annotations or kept_commit), **digest})
-    predicted = fieldsets.without(predicted_after(live, _as_patch(body), node, body), dropped)
+    predicted = fieldsets.without(predicted_after(live, as_patch(body), node, body), dropped)
     return Change(key, Action.PATCH, desired, live, body, PatchType.APPLY, predicted, origin, ssa)
 
 
@@ -306,7 +309,7 @@ def holds(sent: Any, live: Any, node: Node | None, *, atomic_defaults: bool = Fa
         return False
     for key, value in sent.items():
         if key not in live:
-            if _zero(value):
+            if is_zero(value):
                 continue
             return False
         meta = node.field(key) if node is not None else None
@@ -322,25 +325,18 @@ def holds(sent: Any, live: Any, node: Node | None, *, atomic_defaults: bool = Fa
     return True
 
 
-def _zero(value: Any) -> bool:
-    return value is not None and not value and type(value) in (int, float, bool, str, dict, list)
-
-
 def _labelled(obj: dict[str, Any], bookkeeping: Bookkeeping, annotations: dict[str, str]) -> dict[str, Any]:
-    metadata = dict(obj.get("metadata") or {})
-    if bookkeeping.labels:
-        metadata["labels"] = {**(metadata.get("labels") or {}), **bookkeeping.labels}
-    if annotations:
-        metadata["annotations"] = {**(metadata.get("annotations") or {}), **annotations}
-    return {**obj, "metadata": metadata}
+    """``obj`` with gitapply's label and the given annotations (the commit one only when the object changes)."""
+    return with_bookkeeping(obj, Bookkeeping(bookkeeping.labels, annotations))
 
 
 def _annotations(obj: dict[str, Any]) -> dict[str, str]:
     return (obj.get("metadata") or {}).get("annotations") or {}
 
 
-def _as_patch(body: dict[str, Any]) -> dict[str, Any]:
-    """The applied configuration as a patch of the live object, for the local prediction: identity fields off."""
+def as_patch(body: dict[str, Any]) -> dict[str, Any]:
+    """The applied configuration as a patch of the live object (identity fields off): for the local prediction,
+    and for the dry-run that stands for a patch sent before the apply."""
     return {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
 
 
@@ -359,7 +355,8 @@ def _applied_intent(live: dict[str, Any], node: Node | None, manager: str, adopt
 
 
 def _others_fields(rewrite: tuple[dict[str, Any], ...] | None, live: dict[str, Any], manager: str) -> FieldSet:
-    found = entries({"metadata": {"managedFields": list(rewrite)}}) if rewrite is not None else entries(live)
+    """What every manager but ``manager``'s ``Apply`` entry owns, after the ownership ``rewrite`` (if any)."""
+    found = _with_fields(rewrite) if rewrite is not None else entries(live)
     fields: FieldSet = {}
     for entry in found:
         if (entry.get("manager"), entry.get("operation")) != (manager, "Apply"):

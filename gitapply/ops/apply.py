@@ -19,7 +19,7 @@ from ..engine.crds import kinds_defined_by
 from ..engine.normalize import same_stored
 from ..engine.objectplan import NO_BOOKKEEPING, Bookkeeping, plan_object
 from ..engine.order import rank
-from ..engine.serverside import ANNOTATIONS_LIMIT, METHOD_ANNOTATION, annotations_size
+from ..engine.serverside import ANNOTATIONS_LIMIT, METHOD_ANNOTATION, annotations_size, as_patch
 from ..errors import (ClusterError, ConflictingWriteError, ConnectionFailedError, FieldConflictError, ForbiddenError,
                       GitapplyError, InvalidObjectError, NotLeadingError)
 from ..merge import merge_patches
@@ -66,7 +66,7 @@ def apply_server_side(cluster: Cluster, change: Change, *, dry_run: bool = False
     if ssa is not None and ssa.clears is not None and dry_run:
         # the dry-run cannot chain two writes: the two as one patch show what the server would store
         node = cluster.patch_node(change.key.api_version, change.key.kind)
-        patch = merge_patches(_as_patch(change.body), ssa.clears, node) if node is not None else ssa.clears
+        patch = merge_patches(as_patch(change.body), ssa.clears, node) if node is not None else ssa.clears
         return cluster.patch(change.key, patch, PatchType.STRATEGIC, dry_run=True)
     if ssa is not None and ssa.ownership is not None and not dry_run:
         cluster.patch(change.key, {"metadata": {"managedFields": list(ssa.ownership),
@@ -75,9 +75,6 @@ def apply_server_side(cluster: Cluster, change: Change, *, dry_run: bool = False
         cluster.patch(change.key, ssa.clears, PatchType.STRATEGIC)
     return cluster.apply(change.body, force=force, dry_run=dry_run)
 
-
-def _as_patch(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
 
 
 def as_replacement(change: Change, marks: Bookkeeping) -> Change:
