@@ -4,7 +4,7 @@ Two backends: ``cluster.kube.KubeCluster``, a real API server over gitapply's ow
 (``cluster.transport``, with the kubeconfig read by ``cluster.kubeconfig``; the official client is loaded only
 for exec and auth-provider plugins and in-cluster credentials, ``cluster.official``), and the embedded local
 cluster (``cluster.local``, SQLite). Wrappers implement it too (``controller.guard.GuardedCluster`` guards the
-writes). Objects are plain JSON dicts. The protocol offers single GETs and paginated LISTs; choosing between
+writes; ``cluster.watchcache.WatchCache`` answers reads from watched memory, for the controller). Objects are plain JSON dicts. The protocol offers single GETs and paginated LISTs; choosing between
 them is ``cluster.snapshot``'s job: a small app is read one GET per object, a larger one by one LIST per kind
 with the app's label selector (then per namespace for what that did not find), so that comparing thousands of
 objects costs a handful of requests. Errors are gitapply's own (``gitapply.errors``), each naming the object it

@@ -8,7 +8,8 @@ Responses are decoded with ``json.loads`` into plain dicts, never into the gener
 
 Errors from the API are mapped to gitapply's own, each naming the object and saying what to do; transient
 failures (timeouts, connection resets, 429, 5xx) are retried with exponential backoff; a server whose
-certificate does not verify is not retried (it will not verify the next time either).
+certificate does not verify is not retried (it will not verify the next time either). A WATCH (``watch``,
+streamed by ``cluster.watch``) is never retried here: the watch cache resumes, relists and backs off.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import urlencode
 from typing import Any
 
@@ -32,6 +33,7 @@ from . import kubeconfig
 from .apierrors import api_error
 from .base import DEFAULT_FIELD_MANAGER, Propagation, Resource
 from .transport import DirectTransport, Transport, Untrusted
+from .watch import WatchEvent, open_watch, typed as _typed
 
 _TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 _BUILTIN_DEFINITION_PREFIXES = (
@@ -42,6 +44,7 @@ _BUILTIN_DEFINITION_PREFIXES = (
 )
 _PAGE_SIZE = 500
 Query = list[tuple[str, str]]  # spelled here: inside the class ``list`` is the method
+Objects = list[dict[str, Any]]
 
 
 def _quietly(job: Callable[[], object]) -> None:
@@ -264,6 +267,25 @@ class KubeCluster:
     def list(
         self, api_version: str, kind: str, *, namespace: str = "", label_selector: str = ""
     ) -> list[dict[str, Any]]:
+        return self._pages(api_version, kind, namespace, label_selector)[0]
+
+    def list_versioned(self, api_version: str, kind: str, *,
+                       namespace: str = "") -> tuple[Objects, str]:
+        """Every object of a kind and the collection's resourceVersion, from which a ``watch`` starts."""
+        return self._pages(api_version, kind, namespace, "")
+
+    def watch(self, api_version: str, kind: str, *, namespace: str = "", resource_version: str,
+              timeout_seconds: int) -> Iterator[WatchEvent]:
+        """The kind's changes after ``resource_version`` until the server ends the stream (``cluster.watch``)."""
+        resource = self.resource(api_version, kind)
+        with self._lock:
+            self.requests += 1
+        return open_watch(self._transport, resource, namespace, user_agent=self._user_agent, timeout=self._timeout,
+                          resource_version=resource_version, timeout_seconds=timeout_seconds)
+
+    def _pages(self, api_version: str, kind: str, namespace: str,
+               label_selector: str) -> tuple[Objects, str]:
+        """A paginated LIST; every page is read at the first one's resourceVersion, which is returned."""
         resource = self.resource(api_version, kind)
         path = resource.path(namespace)
         items: list[dict[str, Any]] = []
@@ -276,9 +298,10 @@ class KubeCluster:
                 query.append(("continue", token))
             page = self.request("GET", path, subject=f"{api_version}/{kind}", query=query)
             items += (_typed(item, api_version, kind) for item in page.get("items") or ())
-            token = (page.get("metadata") or {}).get("continue") or ""
+            metadata = page.get("metadata") or {}
+            token = metadata.get("continue") or ""
             if not token:
-                return items
+                return items, str(metadata.get("resourceVersion") or "")
 
     # -- writes ---------------------------------------------------------------------------------------------
 
@@ -362,14 +385,6 @@ def connect(flag: str | None, context: str | None, *, pool_size: int = 16) -> tu
 
         return official.from_kubeconfig(files, context, pool_size=pool_size), access.namespace
     return DirectTransport(access, pool_size=pool_size), access.namespace
-
-
-def _typed(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
-    """Items of a LIST come without apiVersion/kind; put them back so every object names itself."""
-    if obj.get("kind") != kind or obj.get("apiVersion") != api_version:
-        obj = {"apiVersion": api_version, "kind": kind, **obj}
-        obj["apiVersion"], obj["kind"] = api_version, kind
-    return obj
 
 
 def _dry_run(dry_run: bool) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,7 +22,7 @@ import urllib3
 import urllib3.exceptions
 
 from .kubeconfig import KubeconfigError
-from .transport import Answer, Unreachable, Untrusted, silence_insecure_warnings
+from .transport import Answer, Stream, Unreachable, Untrusted, silence_insecure_warnings
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
@@ -41,9 +42,7 @@ class OfficialTransport:
 
     def send(self, method: str, url: str, body: bytes | None, headers: dict[str, str],
              timeout: float) -> Answer:
-        for setting in self._api.configuration.auth_settings().values():
-            if setting.get("in") == "header" and setting.get("value"):
-                headers[setting["key"]] = setting["value"]
+        self._authorize(headers)
         try:
             response = self._api.rest_client.pool_manager.request(
                 method, url, body=body, headers=headers, retries=False, timeout=urllib3.Timeout(total=timeout),
@@ -53,6 +52,66 @@ class OfficialTransport:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise Unreachable(str(exc)) from exc
         return response.status, response.reason or "", response.data, response.headers
+
+    def stream(self, url: str, headers: dict[str, str], *, timeout: float, idle_timeout: float) -> Stream:
+        self._authorize(headers)
+        try:
+            response = self._api.rest_client.pool_manager.request(
+                "GET", url, headers=headers, retries=False, preload_content=False,
+                timeout=urllib3.Timeout(connect=timeout, read=idle_timeout))
+        except urllib3.exceptions.SSLError as exc:
+            raise Untrusted(str(exc)) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise Unreachable(str(exc)) from exc
+        return _Urllib3Stream(response)
+
+    def _authorize(self, headers: dict[str, str]) -> None:
+        for setting in self._api.configuration.auth_settings().values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[setting["key"]] = setting["value"]
+
+
+class _Urllib3Stream:
+    """A streamed answer from urllib3's pool. A connection read to its end goes back to the pool; one closed
+    early is dropped (its unread rest would corrupt the next request)."""
+
+    def __init__(self, response: Any) -> None:
+        self.status = int(response.status)
+        self.reason = str(response.reason or "")
+        self._response = response
+        self._closed = False
+
+    def read(self) -> bytes:
+        try:
+            return bytes(self._response.read())
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise Unreachable(str(exc)) from exc
+        finally:
+            self._response.release_conn()
+
+    def lines(self) -> Generator[bytes, None, None]:
+        pending = b""
+        try:
+            # per HTTP chunk as it arrives: the API server flushes one chunk per watch event
+            for chunk in self._response.stream(1 << 16):
+                *complete, pending = (pending + chunk).split(b"\n")
+                yield from (line + b"\n" for line in complete)
+            if pending:
+                yield pending
+            self._response.release_conn()
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            if not self._closed:
+                raise Unreachable(str(exc)) from exc
+        finally:
+            self._response.close()
+
+    def close(self) -> None:
+        self._closed = True
+        shutdown = getattr(self._response, "shutdown", None)  # urllib3 >= 2.3: wakes a read in another thread
+        if shutdown is not None:
+            shutdown()
+        else:
+            self._response.close()
 
 
 def from_kubeconfig(files: list[str], context: str | None, *, pool_size: int) -> OfficialTransport:

@@ -6,9 +6,12 @@ the official client uses) costs ~40 ms more to import, a sixth of a whole small 
 single API server needs beyond a pool of connections to one host.
 
 A ``Transport`` sends one request and returns the raw answer; retries, JSON and error mapping stay in
-``kube.py``. Two implementations: ``DirectTransport`` here (token, basic auth, client certificates: every
-kubeconfig without a plugin), and ``cluster.official`` (exec and auth-provider plugins, in-cluster), which
-imports the official client and so is loaded only for them.
+``kube.py``. ``stream`` opens a long GET (a watch) and hands its body over line by line as it arrives, on a
+connection of its own (never the pool's: a watch holds it for minutes); its ``close`` may be called from any
+thread and ends a read blocked in another, so a watching thread can be stopped at once. Two implementations:
+``DirectTransport`` here (token, basic auth, client certificates: every kubeconfig without a plugin), and
+``cluster.official`` (exec and auth-provider plugins, in-cluster), which imports the official client and so is
+loaded only for them.
 
 Rules:
 - A transport never retries a request on its own, except once on a fresh connection when a kept-alive one
@@ -32,6 +35,7 @@ import ssl
 import threading
 import time
 import warnings
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -42,6 +46,25 @@ Answer = tuple[int, str, bytes, Any]  # status, reason, body, headers (a mapping
 TOKEN_FILE_REREAD_SECONDS = 60.0
 
 
+class Stream(Protocol):
+    """The answer to a long GET, its body read as it comes."""
+
+    status: int
+    reason: str
+
+    def read(self) -> bytes:
+        """The whole body (of an error answer), then the stream is closed."""
+        ...
+
+    def lines(self) -> Generator[bytes, None, None]:
+        """The body line by line until the server ends it (``Unreachable`` if the connection breaks)."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection; from any thread, ending a ``lines`` blocked in another."""
+        ...
+
+
 class Transport(Protocol):
     """Sends one request to the API server; ``server`` is its base URL."""
 
@@ -50,6 +73,11 @@ class Transport(Protocol):
 
     def send(self, method: str, url: str, body: bytes | None, headers: dict[str, str],
              timeout: float) -> Answer: ...
+
+    def stream(self, url: str, headers: dict[str, str], *, timeout: float, idle_timeout: float) -> Stream:
+        """GET ``url`` and return once the status is in; ``timeout`` bounds connecting and the answer's head,
+        ``idle_timeout`` each wait for more of the body."""
+        ...
 
 
 class Unreachable(OSError):
@@ -87,10 +115,7 @@ class DirectTransport:
 
     def send(self, method: str, url: str, body: bytes | None, headers: dict[str, str],
              timeout: float) -> Answer:
-        headers.update(self._headers)
-        if self._access.token_file and "Authorization" not in self._headers:
-            headers["Authorization"] = f"Bearer {self._token_from_file()}"
-        target = url if self._proxy is not None and not self._https else url[len(self.server):] or "/"
+        target = self._prepare(url, headers)
         connection, reused = self._connection(timeout)
         try:
             try:
@@ -102,18 +127,31 @@ class DirectTransport:
                 connection, reused = self._new_connection(timeout), False
                 response = _exchange(connection, method, target, body, headers)
             data = response.read()
-        except ssl.SSLCertVerificationError as exc:
-            connection.close()
-            reason = str(exc.reason or "certificate verify failed").replace("_", " ").lower()
-            raise Untrusted(f"{reason}: {exc.verify_message}") from exc
         except (OSError, http.client.HTTPException) as exc:
-            connection.close()
-            raise Unreachable(str(exc) or type(exc).__name__) from exc
+            raise _failed(connection, exc) from exc
         if response.will_close:
             connection.close()
         else:
             self._release(connection)
         return response.status, response.reason or "", data, response.headers
+
+    def stream(self, url: str, headers: dict[str, str], *, timeout: float, idle_timeout: float) -> Stream:
+        target = self._prepare(url, headers)
+        connection = self._new_connection(timeout)
+        try:
+            response = _exchange(connection, "GET", target, None, headers)
+        except (OSError, http.client.HTTPException) as exc:
+            raise _failed(connection, exc) from exc
+        if connection.sock is not None:
+            connection.sock.settimeout(idle_timeout)
+        return _DirectStream(connection, response)
+
+    def _prepare(self, url: str, headers: dict[str, str]) -> str:
+        """Add the credentials to ``headers``; the request target for ``url``."""
+        headers.update(self._headers)
+        if self._access.token_file and "Authorization" not in self._headers:
+            headers["Authorization"] = f"Bearer {self._token_from_file()}"
+        return url if self._proxy is not None and not self._https else url[len(self.server):] or "/"
 
     def _connection(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
         with self._pool_lock:
@@ -156,6 +194,69 @@ class DirectTransport:
                                                                f"({exc.strerror or exc})") from None
                 self._token_read_at = now
             return self._file_token
+
+
+class _DirectStream:
+    """A streamed answer on a connection of its own, closed with it. Only the thread reading the body closes
+    the response (``close`` from another thread shuts the socket down, which ends that read)."""
+
+    def __init__(self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse) -> None:
+        self.status = response.status
+        self.reason = response.reason or ""
+        self._connection = connection
+        self._response = response
+        self._closed = False
+        self._reading = False
+
+    def read(self) -> bytes:
+        try:
+            return self._response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise Unreachable(str(exc) or type(exc).__name__) from exc
+        finally:
+            self._release()
+
+    def lines(self) -> Generator[bytes, None, None]:
+        self._reading = True
+        try:
+            while line := self._response.readline():
+                yield line
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            if not self._closed:  # after close() a failure of the read it interrupted is just that close
+                raise Unreachable(str(exc) or type(exc).__name__) from exc
+        finally:
+            self._release()
+
+    def close(self) -> None:
+        self._closed = True
+        sock = self._connection.sock
+        if sock is not None:
+            try:
+                # shutdown, unlike close, wakes a recv blocked in another thread
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if not self._reading:
+            self._release()
+
+    def _release(self) -> None:
+        self._closed = True
+        self._response.close()
+        self._connection.close()
+
+
+def _untrusted(exc: ssl.SSLCertVerificationError) -> Untrusted:
+    reason = str(exc.reason or "certificate verify failed").replace("_", " ").lower()
+    return Untrusted(f"{reason}: {exc.verify_message}")
+
+
+def _failed(connection: http.client.HTTPConnection, exc: Exception) -> OSError:
+    """The connection closed, and the failure as the transport reports it: ``Untrusted`` for a certificate that
+    does not verify (retrying cannot help), else ``Unreachable``."""
+    connection.close()
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return _untrusted(exc)
+    return Unreachable(str(exc) or type(exc).__name__)
 
 
 def _exchange(connection: http.client.HTTPConnection, method: str, target: str, body: bytes | None,

@@ -170,6 +170,7 @@ class _Component:
     name: str
     process: subprocess.Popen[bytes]
     log: Path
+    argv: list[str]
 
     def check_running(self) -> None:
         """Raise with the log's tail if the process has exited; `_PortTaken` if it lost a port race."""
@@ -335,6 +336,23 @@ class ControlPlane:
         """Start deleting a namespace without waiting: the namespace controller finishes the job."""
         self.request("DELETE", f"/api/v1/namespaces/{name}")
 
+    def restart_apiserver(self) -> None:
+        """Stop the kube-apiserver alone (SIGTERM, as a rolling upgrade does) and start it again with the same
+        flags and port, returning once /readyz answers; etcd keeps the data. Clients meanwhile see refused
+        connections; the controllers and the node simulator reconnect by themselves. Call it from a thread that
+        lives as long as the control plane: like every component, the new process dies with the thread that
+        started it."""
+        index = next(i for i, component in enumerate(self._components) if component.name == "kube-apiserver")
+        old = self._components.pop(index)
+        old.stop()
+        with self._client_lock:  # its kept-alive connection went with the old process
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+        self._spawn(old.name, old.argv)
+        self._components.insert(index, self._components.pop())  # keep start order: stopped before etcd
+        self._wait_ready(old.name, self.ready)
+
     def _start_with_fresh_ports(self, binaries: Binaries) -> None:
         for attempt in range(1, PORT_ATTEMPTS + 1):
             try:
@@ -368,7 +386,7 @@ class ControlPlane:
         with log.open("ab") as sink:
             process = subprocess.Popen([*_PDEATHSIG, *argv], stdin=subprocess.DEVNULL, stdout=sink,
                                        stderr=subprocess.STDOUT, start_new_session=True, cwd=self._work_dir)
-        self._components.append(_Component(name, process, log))
+        self._components.append(_Component(name, process, log, argv))
 
     def _wait_ready(self, name: str, probe: Callable[[], bool]) -> None:
         """Poll `probe` until true, failing fast (with the log's tail) if any component has exited."""
