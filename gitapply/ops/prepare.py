@@ -104,16 +104,15 @@ def parse_selector(text: str) -> dict[str, str]:
     return selector
 
 
-def prepare(cluster: Cluster, request: Request) -> Prepared:
-    """Read, validate and plan; raises ``SourceError`` listing every problem, before any write.
+def prepare(cluster: Cluster, request: Request, desired: DesiredState | None = None) -> Prepared:
+    """Read, validate and plan; raises ``SourceError`` listing every problem, before any write. ``desired``:
+    the source as already read (the controller reads each commit once, ``controller.sources``).
 
     With a selector only matching objects are planned, but git as a whole still decides what is gone
     (prune) and which HPAs own replicas: an object left out by the selector is not "dropped from git"."""
     app = app_name(request)  # before reading: a missing --app must not consume standard input first
-    kustomize = KustomizeOptions(command=request.kustomize_command, allow_remote=request.allow_remote_bases)
     cluster.prefetch(["v1", HPA[0]])  # the inventory's, the HPAs': fetched while the source is read and checked
-    state = read(request.path, rev=request.rev, subdir=request.subdir, kustomize=kustomize,
-                 limits=request.input_limits)
+    state = desired or read_source(request)
     cluster.prefetch({m.key.api_version for m in state.manifests})
     problems = list(state.problems)
     namespace = request.namespace or cluster.default_namespace()
@@ -147,6 +146,14 @@ def prepare(cluster: Cluster, request: Request) -> Prepared:
 
 
 HPA = ("autoscaling/v1", "HorizontalPodAutoscaler")
+
+
+def read_source(request: Request, *, rev: str | None = None, fetch: bool = True) -> DesiredState:
+    """The desired state ``request`` names, read and checked; at ``rev`` instead of the request's when given,
+    and without bringing a URL's mirror up to date unless ``fetch``."""
+    kustomize = KustomizeOptions(command=request.kustomize_command, allow_remote=request.allow_remote_bases)
+    return read(request.path, rev=rev or request.rev, subdir=request.subdir, kustomize=kustomize,
+                limits=request.input_limits, fetch=fetch)
 
 
 def settings_method(state: DesiredState) -> ApplyMethod:

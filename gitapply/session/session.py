@@ -22,6 +22,7 @@ from ..ops.inventory import inventory_key
 from ..ops.prepare import Prepared, prepare
 from ..ops.rollout import Outcome, restore, rolled_out, wait
 from ..ops.sync import Planned, plan_prepared, write_sync
+from ..source import DesiredState
 from .boundary import boundary
 from .holds import AppHolds, new_hold
 from .spec import AppSpec
@@ -54,10 +55,11 @@ class AppSession:
         with boundary():
             return self.spec.name
 
-    def read(self) -> Prepared:
-        """Read and validate git, read the cluster, plan; nothing is written."""
+    def read(self, desired: DesiredState | None = None) -> Prepared:
+        """Read and validate git (unless ``desired`` is the source already read), read the cluster, plan;
+        nothing is written."""
         with boundary():
-            return prepare(self.cluster, self.spec.source)
+            return prepare(self.cluster, self.spec.source, desired)
 
     def diff(self, *, server_dry_run: bool = False) -> Planned:
         """What apply would change, after the checks apply makes before writing: its refusals, when there are

@@ -13,6 +13,10 @@ Which kind of source PATH is:
   given — the commit ``rev`` (default ``HEAD``) of the repository holding PATH; uncommitted changes are ignored;
 * anything else — a file, or a directory read recursively.
 
+``read(..., fetch=False)`` reads a URL's mirror as it is (cloning it only if there is none yet); ``fetch``
+brings a mirror up to date and ``resolve`` says which commit a revision names, so that a caller reading many
+apps from one repository (the reconcile controller) fetches it once rather than once per app.
+
 ``read`` collects every problem — YAML syntax, missing identity fields, duplicates, schema violations of
 built-in kinds — across all files into ``DesiredState.problems``; ``load`` raises one ``SourceError`` listing
 them, before anything is written. Namespace defaulting needs the cluster: see ``apply_default_namespace``.
@@ -51,6 +55,7 @@ __all__ = [
     "KustomizeOptions",
     "Problem",
     "apply_default_namespace",
+    "fetch",
     "is_git_source",
     "is_remote",
     "load",
@@ -59,6 +64,7 @@ __all__ = [
     "read",
     "redact",
     "redact_text",
+    "resolve",
     "validate",
 ]
 
@@ -84,12 +90,14 @@ def read(
     schema_version: str | None = None,
     kustomize: KustomizeOptions = KustomizeOptions(),
     limits: InputLimits = InputLimits(),
+    fetch: bool = True,
 ) -> DesiredState:
     """Every object at PATH and every problem with them; raises ``SourceError`` only if PATH cannot be read
     (or rendered: a Kustomize failure, a Helm chart).
 
     ``schema_version`` picks the bundled Kubernetes definitions built-in kinds are checked against (nearest
     to e.g. ``"1.30"``; the newest when None). ``limits``: the sizes a file and the whole source may have.
+    ``fetch``: False reads a URL's existing mirror without fetching it first.
     """
     def check(manifests: list[Manifest]) -> list[Problem]:
         return validate(manifests, schema_version)
@@ -100,7 +108,7 @@ def read(
         manifests, problems, settings = _read_stdin(rev, subdir, check, budget)
     elif is_git_source(path, rev=rev, subdir=subdir):
         revision, manifests, problems, settings = _read_commit(path, rev, subdir, cache_dir, kustomize, check,
-                                                               budget)
+                                                               budget, fetch=fetch)
     else:
         manifests, problems, settings = _read_files(path, kustomize, check, budget)
     if not manifests and not problems:
@@ -144,11 +152,11 @@ def _read_files(path: str, options: KustomizeOptions, check: Check, budget: Sour
 
 def _read_commit(path: str, rev: str | None, subdir: str | None, cache_dir: str | None,
                  options: KustomizeOptions, check: Check,
-                 budget: SourceBudget) -> tuple[str, list[Manifest], list[Problem], str | None]:
+                 budget: SourceBudget, *, fetch: bool) -> tuple[str, list[Manifest], list[Problem], str | None]:
     """A commit's objects: rendered from an export of the commit when the path is a kustomization."""
     from . import git
 
-    revision, where, names = git.locate(path, rev=rev, subdir=subdir, cache_dir=cache_dir)
+    revision, where, names = git.locate(path, rev=rev, subdir=subdir, cache_dir=cache_dir, fetch=fetch)
     settings = git.read_settings(path, revision, subdir, cache_dir)
     if names & KUSTOMIZATION_FILES:
         import tempfile
@@ -195,6 +203,26 @@ def load(
         where = f"{redact(path)}@{state.revision[:12]}" if state.revision else path
         raise problems_error(state.problems, where)
     return state
+
+
+def resolve(path: str, *, rev: str | None = None, subdir: str | None = None, cache_dir: str | None = None,
+            fetch: bool = True) -> str | None:
+    """The commit sha ``rev`` (default HEAD) names at PATH, or None when PATH is read as files, not git
+    (``subdir`` counts only for that: it makes any PATH a repository). A URL's mirror is fetched first unless
+    ``fetch`` is False; ``SourceUnreachableError`` when it cannot be, ``SourceError`` for an unknown revision."""
+    if not is_git_source(path, rev=rev, subdir=subdir):
+        return None
+    from . import git
+
+    return git.resolve(path, rev=rev, cache_dir=cache_dir, fetch=fetch)
+
+
+def fetch(url: str, *, cache_dir: str | None = None) -> None:
+    """Clone or fetch the local mirror of the repository at ``url``; ``SourceUnreachableError`` (its message
+    redacted) when git cannot reach it."""
+    from . import git
+
+    git.mirror(url, cache_dir)
 
 
 def is_git_source(path: str, *, rev: str | None = None, subdir: str | None = None) -> bool:

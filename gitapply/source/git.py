@@ -16,6 +16,8 @@ Rules:
   ``--prune`` on every later run, so branch names resolve as on the remote. The cache is
   ``cache.repos_folder()`` (``repos`` in gitapply's cache folder). A clone is made in a temporary directory
   and renamed into place, so concurrent runs do not see half a clone.
+* ``fetch=False`` uses an existing mirror as it is (the reconcile controller fetches each repository once per
+  poll, not once per app and pass); a missing mirror is still cloned, so the first read works.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from gitapply.cache import repos_folder
 from gitapply.errors import SourceError, SourceUnreachableError
 from gitapply.model import Manifest, Origin
 
-from . import SETTINGS_FILE, is_remote, redact
+from . import SETTINGS_FILE, is_remote, redact, redact_text
 from .files import is_manifest_file, parse, rendered_elsewhere
 from .limits import SourceBudget
 from .validate import Problem
@@ -47,7 +49,7 @@ _SUBMODULE_MODE = b"160000"
 
 def read_settings(location: str, revision: str, subdir: str | None = None, cache_dir: str | None = None) -> str | None:
     """The text of ``.gitapply.yaml`` at the root of ``subdir`` in commit ``revision``; None if absent."""
-    repo, prefix = _open_cached(location, cache_dir)
+    repo, prefix = _open(location, cache_dir, fetch=False)
     try:
         path = _clean_subdir(posixpath.join(prefix, subdir or "", SETTINGS_FILE), location)
         try:
@@ -59,13 +61,6 @@ def read_settings(location: str, revision: str, subdir: str | None = None, cache
         repo.close()
 
 
-def _open_cached(location: str, cache_dir: str | None) -> tuple[git.Repo, str]:
-    """Like ``_open``, but a URL's mirror is used as it is (``read_commit`` fetched it moments ago)."""
-    if is_remote(location):
-        return git.Repo(_mirror_path(location, cache_dir)), ""
-    return _open(location, cache_dir)
-
-
 def read_commit(
     location: str, *, rev: str | None = None, subdir: str | None = None, cache_dir: str | None = None,
     fetched: bool = False, budget: SourceBudget | None = None,
@@ -75,7 +70,7 @@ def read_commit(
     ``location`` is a repository, a path inside one, or a URL (mirrored into ``cache_dir``; with ``fetched``
     the mirror is used as it is, ``locate`` having fetched it moments ago). ``budget``: the source's size limits.
     """
-    repo, prefix = _open_cached(location, cache_dir) if fetched else _open(location, cache_dir)
+    repo, prefix = _open(location, cache_dir, fetch=not fetched)
     try:
         return _read(repo, location, rev or "HEAD", _clean_subdir(posixpath.join(prefix, subdir or ""), location),
                      budget or SourceBudget())
@@ -109,10 +104,11 @@ def _target(repo: git.Repo, location: str, rev: str, path: str) -> tuple[git.Com
 
 
 def locate(location: str, *, rev: str | None = None, subdir: str | None = None,
-           cache_dir: str | None = None) -> tuple[str, str, frozenset[str]]:
+           cache_dir: str | None = None, fetch: bool = True) -> tuple[str, str, frozenset[str]]:
     """The commit sha of ``rev``, the repository-relative path of ``subdir`` (PATH's own place in a work tree
-    included), and the names of the files directly in it (empty for a file). Fetches a URL's mirror."""
-    repo, prefix = _open(location, cache_dir)
+    included), and the names of the files directly in it (empty for a file). Fetches a URL's mirror first
+    unless ``fetch`` is False."""
+    repo, prefix = _open(location, cache_dir, fetch=fetch)
     try:
         path = _clean_subdir(posixpath.join(prefix, subdir or ""), location)
         commit, target = _target(repo, location, rev or "HEAD", path)
@@ -122,11 +118,21 @@ def locate(location: str, *, rev: str | None = None, subdir: str | None = None,
         repo.close()
 
 
+def resolve(location: str, *, rev: str | None = None, cache_dir: str | None = None, fetch: bool = True) -> str:
+    """The commit sha ``rev`` (default HEAD) names in the repository at ``location``; a URL's mirror is
+    fetched first unless ``fetch`` is False. ``SourceError`` for an unknown revision."""
+    repo, _ = _open(location, cache_dir, fetch=fetch)
+    try:
+        return _target(repo, location, rev or "HEAD", "")[0].hexsha
+    finally:
+        repo.close()
+
+
 def export_tree(location: str, revision: str, cache_dir: str | None, destination: Path) -> None:
     """Write the whole tree of commit ``revision`` into ``destination`` (created), through ``git archive``:
     a renderer needs files on disk, and bases may lie anywhere in the repository. Submodules are not included;
     a symbolic link leading out of the tree is refused."""
-    repo, _ = _open_cached(location, cache_dir)
+    repo, _ = _open(location, cache_dir, fetch=False)
     destination.mkdir(parents=True)
     try:
         process = repo.git.archive("--format=tar", revision, as_process=True)
@@ -140,10 +146,11 @@ def export_tree(location: str, revision: str, cache_dir: str | None, destination
         repo.close()
 
 
-def _open(location: str, cache_dir: str | None) -> tuple[git.Repo, str]:
-    """The repository at ``location`` (cloned or fetched first if it is a URL) and PATH's place inside it."""
+def _open(location: str, cache_dir: str | None, *, fetch: bool = True) -> tuple[git.Repo, str]:
+    """The repository at ``location`` and PATH's place inside it; a URL's mirror is cloned if missing, and
+    fetched first when ``fetch``."""
     if is_remote(location):
-        return git.Repo(mirror(location, cache_dir)), ""
+        return git.Repo(mirror(location, cache_dir, fetch=fetch)), ""
     try:
         repo = git.Repo(location, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
@@ -276,13 +283,16 @@ def _blob_size(repo: git.Repo, sha: str, header: str | None) -> int:
     return int(fields[2])
 
 
-def mirror(url: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """A local mirror of ``url``: cloned into the cache on first use, fetched (``--prune``) on every later one."""
+def mirror(url: str, cache_dir: str | os.PathLike[str] | None = None, *, fetch: bool = True) -> Path:
+    """A local mirror of ``url``: cloned into the cache on first use, fetched (``--prune``) on every later one
+    unless ``fetch`` is False (then used as it is). ``SourceUnreachableError`` when git cannot reach ``url``."""
     target = _mirror_path(url, cache_dir)
     root = target.parent
     try:
         if (target / "HEAD").is_file():
-            git.Repo(target).git.fetch("--prune", "origin")
+            if fetch:
+                with git.Repo(target) as repo:
+                    repo.git.fetch("--prune", "origin")
             return target
         root.mkdir(parents=True, exist_ok=True)
         staging = tempfile.mkdtemp(prefix=".clone-", dir=root)
@@ -295,7 +305,8 @@ def mirror(url: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     except git.GitCommandError as exc:
-        message = f"cannot clone or fetch: {_git_complaint(exc)}; check the URL and your access to it"
+        # git's complaint may quote the URL, token and all (older versions do): it is redacted like the subject
+        message = redact_text(f"cannot clone or fetch: {_git_complaint(exc)}; check the URL and your access to it")
         raise SourceUnreachableError(redact(url), message) from exc
     return target
 
