@@ -42,6 +42,14 @@ def reconcile(path: Optional[str] = argument(None, help="A directory or a git re
                                              help="Seconds a leader may go without renewing; then it stops "
                                                   "writing."),
               retry_period: float = option(2.0, "--retry-period", help="Seconds between Lease attempts."),
+              shard: bool = option(False, "--shard", help="With --leader-elect: share the apps among the replicas "
+                                                          "(one Lease per replica; see docs/controller.md)."),
+              workers: int = option(4, "--workers", help="Passes run at once, at most."),
+              webhook_addr: Optional[str] = option(None, "--webhook-addr",
+                                                   help="Receive git push webhooks here: POST /hooks/git."),
+              webhook_secret_file: Optional[str] = option(None, "--webhook-secret-file",
+                                                          help="The webhooks' shared secret (default: "
+                                                               "$GITAPPLY_WEBHOOK_SECRET)."),
               identity: str = option("", "--identity", help="This replica's name in the Lease (default: "
                                                             "hostname and a random suffix)."),
               metrics_addr: Optional[str] = option(None, "--metrics-addr",
@@ -70,6 +78,10 @@ def reconcile(path: Optional[str] = argument(None, help="A directory or a git re
     timing = Timing(lease_duration, renew_deadline, retry_period)
     if leader_elect and timing.problems():
         _fail(ValueError("; ".join(timing.problems())), 2)
+    if shard and not leader_elect:
+        _fail(ValueError("--shard needs --leader-elect: the replicas find each other through their Leases"), 2)
+    if workers < 1:
+        _fail(ValueError(f"--workers must be at least 1, not {workers}"), 2)
 
     def spec_for(entry: AppEntry) -> AppSpec:
         return _spec(entry.repository, rev=entry.rev, subdir=entry.path, namespace=entry.namespace,
@@ -84,7 +96,9 @@ def reconcile(path: Optional[str] = argument(None, help="A directory or a git re
                         inventory_namespace=inventory_namespace,
                         method=ApplyMethod.SERVER_SIDE if server_side else None)
     try:
-        address = _metrics_address(metrics_addr)
+        address = _address(metrics_addr, "--metrics-addr")
+        hook_address = _address(webhook_addr, "--webhook-addr")
+        secret = _webhook_secret(webhook_secret_file) if webhook_addr else b""
         if apps_file is not None:
             with open(apps_file, encoding="utf-8") as handle:
                 entries = parse_apps(handle.read(), apps_file, defaults)
@@ -100,14 +114,32 @@ def reconcile(path: Optional[str] = argument(None, help="A directory or a git re
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    options = ControllerOptions(leader_elect=leader_elect, lease_namespace=lease_namespace, timing=timing,
-                                identity=identity, metrics_address=address, max_passes=passes)
+    options = ControllerOptions(leader_elect=leader_elect, shard=shard, lease_namespace=lease_namespace,
+                                timing=timing, identity=identity, metrics_address=address,
+                                webhook_address=hook_address, webhook_secret=secret, max_passes=passes,
+                                workers=workers)
     raise Exit(0 if run(entries, options, cluster, lease_cluster, stop, spec_for) else 1)
 
 
-def _metrics_address(text: str | None) -> tuple[str, int] | None:
+def _webhook_secret(path: str | None) -> bytes:
+    """The shared secret of the push webhooks: a request without its signature triggers nothing."""
+    import os
+
+    if path is not None:
+        with open(path, "rb") as handle:
+            secret = handle.read().strip()
+        where = path
+    else:
+        secret, where = os.environ.get("GITAPPLY_WEBHOOK_SECRET", "").strip().encode(), "$GITAPPLY_WEBHOOK_SECRET"
+    if not secret:
+        raise ValueError(f"--webhook-addr needs a shared secret and {where} is empty; set GITAPPLY_WEBHOOK_SECRET "
+                         "or give --webhook-secret-file (the same secret as in the git host's webhook settings)")
+    return secret
+
+
+def _address(text: str | None, flag: str) -> tuple[str, int] | None:
     if not text:
         return None
     from .controller.server import parse_address
 
-    return parse_address(text)
+    return parse_address(text, flag)

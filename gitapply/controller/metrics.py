@@ -45,6 +45,15 @@ class Metrics:
         self.events = PromCounter(*_declared(vocabulary.EVENTS), registry=r)
         self.leader = Gauge(*_declared(vocabulary.LEADER), registry=r)
         self.app_held = Gauge(*_declared(vocabulary.APP_HELD), registry=r)
+        self.cache_objects = Gauge(*_declared(vocabulary.CACHE_OBJECTS), registry=r)
+        self.cache_kinds = Gauge(*_declared(vocabulary.CACHE_KINDS), registry=r)
+        self.watch_restarts = PromCounter(*_declared(vocabulary.WATCH_RESTARTS), registry=r)
+        self.queue_depth = Gauge(*_declared(vocabulary.QUEUE_DEPTH), registry=r)
+        self.change_to_pass = Histogram(*_declared(vocabulary.CHANGE_TO_PASS), buckets=_BUCKETS, registry=r)
+        self.git_fetches = PromCounter(*_declared(vocabulary.GIT_FETCHES), registry=r)
+        self.shard_members = Gauge(*_declared(vocabulary.SHARD_MEMBERS), registry=r)
+        self.shard_apps = Gauge(*_declared(vocabulary.SHARD_APPS), registry=r)
+        self._counted = {"restarts": 0, "fetches": 0}
         self._series: dict[tuple[str, Family], set[tuple[str, ...]]] = {}
 
     def app_started(self, app: str) -> None:
@@ -96,6 +105,26 @@ class Metrics:
 
     def held(self, app: str, held: bool) -> None:
         self.app_held.labels(app).set(1 if held else 0)
+
+    def process(self, *, cache_objects: int, cache_kinds: int, watch_restarts: int, queue_depth: int,
+                git_fetches: int) -> None:
+        """The process's own figures, sampled (the counters are cumulative where they are kept)."""
+        self.cache_objects.set(cache_objects)
+        self.cache_kinds.set(cache_kinds)
+        self.queue_depth.set(queue_depth)
+        for name, counter, total in (("restarts", self.watch_restarts, watch_restarts),
+                                     ("fetches", self.git_fetches, git_fetches)):
+            if total > self._counted[name]:
+                counter.inc(total - self._counted[name])
+                self._counted[name] = total
+
+    def reacted(self, seconds: float) -> None:
+        """A pass started ``seconds`` after the change that queued it."""
+        self.change_to_pass.observe(seconds)
+
+    def shard(self, *, members: int, assigned: int) -> None:
+        self.shard_members.set(members)
+        self.shard_apps.set(assigned)
 
     def text(self) -> bytes:
         """The exposition format, for ``/metrics``."""

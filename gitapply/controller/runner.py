@@ -16,8 +16,10 @@ from typing import Any, Callable
 from ..cluster.base import Cluster
 from ..errors import GitapplyError, SourceError, SourceUnreachableError
 from ..model import Action, Change, Failure, FailureKind, ObjectKey
+from ..ops.prepare import Prepared
+from ..ops.sync import Planned
 from ..session import AppSession, AppSpec
-from ..source import redact_text
+from ..source import DesiredState, redact_text
 from .events import EventLimiter, Reason, change_message, drift_message, drifted_objects, event_object, reason_for
 from .guard import GuardedCluster
 from .holds import HoldWatch
@@ -54,6 +56,10 @@ class AppRunner:
     may_write: Callable[[], bool]
     detect_only: bool = False
     instance: str = "gitapply"
+    desired: Callable[[], DesiredState] | None = None
+    """The app's source as already read (``controller.sources``); None: each pass reads it."""
+    fresh: Cluster | None = None
+    """The API server itself when ``cluster`` is a cache: the hold is read from it before a write."""
     limiter: EventLimiter = field(default_factory=EventLimiter)
     guarded: GuardedCluster = field(init=False)
     session: AppSession = field(init=False)
@@ -92,7 +98,7 @@ class AppRunner:
         return outcome
 
     def _pass(self, number: int) -> tuple[str | None, int, tuple[str, ...], bool]:
-        prepared = self.session.read()
+        prepared = self.session.read(self.desired() if self.desired is not None else None)
         report = self.session.drift(prepared)
         self.metrics.observe(self.app, report)
         revision = prepared.state.revision
@@ -111,6 +117,8 @@ class AppRunner:
         if planned.refusals:
             self.metrics.error(self.app, ErrorReason.REFUSED, len(planned.refusals))
             return revision, 0, tuple(refusal.message for refusal in planned.refusals), False
+        if self._held_now(prepared, planned):
+            return revision, 0, (), True
 
         def done(change: Change, failure: Failure | None) -> None:
             if failure is not None:
@@ -135,6 +143,19 @@ class AppRunner:
         changed = sum(1 for c in planned.plan.changes if c.action is not Action.UNCHANGED)
         return revision, changed, tuple(real), False
 
+    def _held_now(self, prepared: Prepared, planned: Planned) -> bool:
+        """Whether a hold the cache has not shown yet stops this pass's writes. An operator holds the app, then
+        rolls back; the cache may get the rollback before the hold (two watches, no order between them), and
+        writing then would undo the rollback. So before any write the hold is read from the API server: one
+        GET, only in passes that write."""
+        if self.fresh is None or not _writes(planned):
+            return False
+        status = AppSession(self.fresh, self.spec).hold_status(prepared)
+        if status.holds:
+            log.info(f"{self.app}: held (seen just before writing): no writes", extra={"app": self.app})
+            self.metrics.held(self.app, True)
+        return status.holds
+
     def _app_event(self, reason: Reason, message: str) -> None:
         """An Event about the app itself, on its inventory ConfigMap (``kubectl describe`` finds it there)."""
         key = self.session.holds.inventory
@@ -153,3 +174,7 @@ class AppRunner:
             log.warning(f"{self.app}: {key}: could not send the {reason} event: {err}", extra={"app": self.app})
             return
         self.metrics.event(self.app, str(reason), sent=True)
+
+
+def _writes(planned: Planned) -> bool:
+    return any(change.action is not Action.UNCHANGED for change in planned.plan.changes)

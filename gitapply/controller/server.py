@@ -17,11 +17,11 @@ from .metrics import Metrics
 from .probes import Probes, healthy, ready
 
 
-def parse_address(text: str) -> tuple[str, int]:
+def parse_address(text: str, flag: str = "--metrics-addr") -> tuple[str, int]:
     """``:8080``, ``0.0.0.0:8080`` or ``127.0.0.1:9000`` → (host, port); an empty host listens everywhere."""
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"--metrics-addr {text!r}: expected HOST:PORT or :PORT, e.g. :8080")
+        raise ValueError(f"{flag} {text!r}: expected HOST:PORT or :PORT, e.g. :8080")
     return host.strip("[]"), int(port)
 
 

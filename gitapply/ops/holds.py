@@ -16,7 +16,7 @@ from ..cluster.base import Cluster
 from ..engine.holds import DEFAULT_REV, HOLD_ANNOTATION, Hold, format_hold, parse_hold
 from ..errors import ConflictingWriteError, ForbiddenError, GitapplyError
 from ..model import ObjectKey, PatchType
-from .inventory import PREFIX, inventory_key
+from .inventory import INVENTORY_LABEL, PREFIX, inventory_key
 
 _ATTEMPTS = 3
 
@@ -71,7 +71,7 @@ def change_hold(cluster: Cluster, app: str, namespace: str, change: Change, *, c
 
 def _empty_inventory(key: ObjectKey, app: str, hold: Hold) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": key.name, "namespace": key.namespace, "labels": {"gitapply.io/inventory": app},
+            "metadata": {"name": key.name, "namespace": key.namespace, "labels": {INVENTORY_LABEL: app},
                          "annotations": {HOLD_ANNOTATION: format_hold(hold)}},
             "data": {"objects": "[]"}}
 

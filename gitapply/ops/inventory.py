@@ -15,6 +15,8 @@ from ..errors import RecordError
 from ..model import ObjectKey, PatchType
 
 PREFIX = "gitapply-inventory-"
+INVENTORY_LABEL = "gitapply.io/inventory"
+"""On the inventory, its app's name: a watch tells a change to the app's record (a hold, a release) by it."""
 
 
 def inventory_key(app: str, namespace: str) -> ObjectKey:
@@ -51,7 +53,7 @@ def write_inventory(cluster: Cluster, app: str, namespace: str, keys: Iterable[O
     body = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": key.name, "namespace": namespace, "labels": {"gitapply.io/inventory": app}},
+        "metadata": {"name": key.name, "namespace": namespace, "labels": {INVENTORY_LABEL: app}},
         "data": {"objects": json.dumps(entries, separators=(",", ":"))},
     }
     current = cluster.get(key)

@@ -65,9 +65,24 @@ WRITES = Family("gitapply_writes_total", COUNTER, "Objects written, by action.",
 ERRORS = Family("gitapply_errors_total", COUNTER, "Problems, by reason.", ("app", "reason"))
 EVENTS = Family("gitapply_events_total", COUNTER, "Events sent or dropped by the rate limit.",
                 ("app", "reason", "outcome"))
-LEADER = Family("gitapply_leader", GAUGE, "1 while this replica holds the app's Lease.", ("app",))
+LEADER = Family("gitapply_leader", GAUGE, "1 while this replica writes the app (it holds the app's Lease, or with "
+                "--shard the app is assigned to it).", ("app",))
 APP_HELD = Family("gitapply_app_held", GAUGE, "1 while the app is held (gitapply hold): no write is made for it.",
                   ("app",))
+
+# the controller process: its cache, its queue, its shard
+CACHE_OBJECTS = Family("gitapply_cache_objects", GAUGE, "Objects held by the shared watch cache.", ())
+CACHE_KINDS = Family("gitapply_cache_watches", GAUGE, "Watches the shared cache keeps open (kinds, or kinds "
+                     "per namespace where listing across namespaces is forbidden).", ())
+WATCH_RESTARTS = Family("gitapply_watch_restarts_total", COUNTER, "Watches re-established after an error, an "
+                        "expired resourceVersion (410) or a lost connection.", ())
+QUEUE_DEPTH = Family("gitapply_queue_depth", GAUGE, "Apps whose pass is due and not started.", ())
+CHANGE_TO_PASS = Family("gitapply_change_to_pass_seconds", HISTOGRAM, "From a change seen in the cluster to the "
+                        "start of the pass it queued.", ())
+GIT_FETCHES = Family("gitapply_git_fetches_total", COUNTER, "Fetches of remote repositories (one per repository "
+                     "per poll, whatever the number of apps using it).", ())
+SHARD_MEMBERS = Family("gitapply_shard_members", GAUGE, "Live replicas seen (--shard).", ())
+SHARD_APPS = Family("gitapply_shard_apps_assigned", GAUGE, "Apps assigned to this replica (--shard).", ())
 
 COUNTED_FIELDS = (FieldState.PENDING, FieldState.DRIFT, FieldState.UNMANAGED)
 CHANGED_IN_CLUSTER = (FieldState.DRIFT, FieldState.UNMANAGED)

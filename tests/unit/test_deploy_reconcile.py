@@ -78,3 +78,43 @@ def test_the_detect_only_variant_is_valid_and_reads_only():
                                   "namespace": "gitapply"}] for b in bindings)
     (events,) = [o for o in detect_objects() if o["kind"] == "ClusterRole"]
     assert events["rules"] == [{"apiGroups": [""], "resources": ["events"], "verbs": ["create"]}]
+
+
+SHARDED = RECONCILE / "sharded"
+
+
+def sharded_objects() -> list[dict]:
+    found = []
+    for path in sorted(SHARDED.glob("*.yaml")):
+        if path.name != "kustomization.yaml":
+            found += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return found
+
+
+def test_the_sharded_variant_runs_three_replicas_sharing_the_apps_file_with_a_signed_webhook():
+    assert read(str(SHARDED)).problems == ()
+    (deployment,) = [o for o in sharded_objects() if o["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    assert deployment["spec"]["replicas"] == 3
+    args = pod["containers"][0]["args"]
+    assert {"--apps", "--leader-elect", "--shard", "--webhook-addr", "--webhook-secret-file"} <= set(args)
+    mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
+    assert args[args.index("--apps") + 1].startswith(next(p for p, n in mounts.items() if n == "apps"))
+    assert args[args.index("--webhook-secret-file") + 1].startswith(
+        next(p for p, n in mounts.items() if n == "webhook-secret"))
+    (apps,) = [o for o in sharded_objects() if o["kind"] == "ConfigMap"]
+    from gitapply.controller.apps import AppEntry, parse_apps
+
+    assert len(parse_apps(apps["data"]["apps.yaml"], "apps.yaml", AppEntry(name="", repository=""))) >= 2
+
+
+def test_the_sharded_replicas_watch_what_they_read_and_manage_only_their_membership_leases():
+    (role,) = [o for o in sharded_objects() if o["kind"] == "ClusterRole"]
+    assert all("watch" in rule["verbs"] for rule in role["rules"] if "list" in rule.get("verbs", []))
+    (members,) = [o for o in sharded_objects() if o["kind"] == "Role"]
+    assert members["rules"] == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                                 "verbs": ["get", "list", "create", "update", "delete"]}]
+    (deployment,) = [o for o in sharded_objects() if o["kind"] == "Deployment"]
+    account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+    for binding in [o for o in sharded_objects() if o["kind"] in ("RoleBinding", "ClusterRoleBinding")]:
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": "gitapply"}]

@@ -65,7 +65,7 @@ RULES = Rules(
     may_import=MAY_IMPORT,
     package_api=frozenset({"merge"}),
     pure=("merge/", "engine/", "controller/lease.py", "controller/events.py", "controller/apps.py",
-          "controller/probes.py"),
+          "controller/probes.py", "controller/shard.py", "controller/queue.py"),
     homes={
         "kubernetes": ("cluster/official.py",),
         "urllib3": ("cluster/kube.py", "cluster/transport.py", "cluster/official.py"),
