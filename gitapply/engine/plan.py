@@ -108,6 +108,16 @@ def _plan_one(manifest: Manifest, live: dict[str, Any] | None, node: Node | None
                             adopt=options.adopt)
 
 
+def replan(change: Change, live: dict[str, Any] | None, node: Node | None, options: PlanOptions,
+           marks: Bookkeeping, rules: FieldRules) -> Change:
+    """A planned change made again from a fresh read of its object (its write was refused with 409: the object
+    moved under us), by the plan's own rules: its apply method, the HPA hand-offs, the ignore rules. Planning it
+    again any other way would write what the plan did not mean (client-side over a server-side migration,
+    replicas an HPA owns)."""
+    assert change.desired is not None and change.origin is not None
+    return _plan_one(Manifest(change.desired, change.origin), live, node, options, marks, rules)
+
+
 def owned_by(obj: dict[str, Any] | None, app: str) -> bool:
     """Whether a live object carries the app's label."""
     if not obj:

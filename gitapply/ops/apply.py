@@ -206,24 +206,32 @@ def confirm_patches(cluster: Cluster, plan: Plan, nodes: Callable[[str, str], An
     return confirmed(plan, answers, nodes)
 
 
+Replan = Callable[[Change, dict[str, Any] | None], Change]
+"""A change planned again from its object read afresh (after a 409), by the rules that planned it."""
+
+
 def execute(cluster: Cluster, plan: Plan, *, workers: int = WRITE_CONCURRENCY, dry_run: bool = False,
             marks: Bookkeeping = NO_BOOKKEEPING,
             on_done: Callable[[Change, Failure | None], None] = lambda change, failure: None,
-            written: set[ObjectKey] | None = None) -> list[Failure]:
+            written: set[ObjectKey] | None = None, replan: Replan | None = None) -> list[Failure]:
     """Make the plan's changes stage by stage (creates and patches in dependency order, then prunes);
     writes within a stage run concurrently. Returns the failures; after a refusal later stages still run, as
     kubectl does, but once the server is unreachable (its retries spent) no further write is sent: each would
     wait out the same retries, and a server gone mid-apply of 500 objects would hold the apply for minutes.
 
     ``written`` receives the key of each change the server accepted, as it is accepted (by the worker, so that
-    it is complete even when Ctrl-C stops the apply before ``on_done`` has seen every result)."""
+    it is complete even when Ctrl-C stops the apply before ``on_done`` has seen every result).
+
+    ``replan``: how a change whose write met a 409 is planned again (the plan's own rules); without it, as a
+    client-side apply of its desired object (what a restore writes)."""
     failures: list[Failure] = []
     pool = ThreadPoolExecutor(max_workers=workers)
     accepted = written if written is not None else set()
     gone = threading.Event()
     try:
         for stage in _stages(plan):
-            for change, failure in pool.map(lambda c: _attempt(cluster, c, dry_run, marks, accepted, gone), stage):
+            for change, failure in pool.map(lambda c: _attempt(cluster, c, dry_run, replan or _client_side(cluster, marks),
+                                                            accepted, gone), stage):
                 on_done(change, failure)
                 if failure is not None:
                     failures.append(failure)
@@ -248,13 +256,13 @@ def _stages(plan: Plan) -> list[list[Change]]:
     return [stages[stage] for stage in sorted(stages)]
 
 
-def _attempt(cluster: Cluster, change: Change, dry_run: bool, marks: Bookkeeping, accepted: set[ObjectKey],
+def _attempt(cluster: Cluster, change: Change, dry_run: bool, replan: Replan, accepted: set[ObjectKey],
              gone: threading.Event) -> tuple[Change, Failure | None]:
     if gone.is_set():
         return change, Failure(change.key, change.action, f"{change.key}: not sent, the cluster had stopped "
                                "accepting writes", FailureKind.UNREACHABLE)
     try:
-        change, _ = _write_retrying(cluster, change, dry_run=dry_run, marks=marks)
+        change, _ = _write_retrying(cluster, change, dry_run=dry_run, replan=replan)
     except GitapplyError as err:
         failure = _failure(change, err)
         if failure.kind is FailureKind.UNREACHABLE:
@@ -280,19 +288,25 @@ def _failure(change: Change, err: GitapplyError) -> Failure:
 
 
 def _write_retrying(cluster: Cluster, change: Change, *, dry_run: bool,
-                    marks: Bookkeeping) -> tuple[Change, dict[str, Any] | None]:
-    """Write one change; when the object moved under us (HTTP 409), re-plan from a fresh read and try again,
-    a few times. Returns the change finally written and the server's answer."""
+                    replan: Replan) -> tuple[Change, dict[str, Any] | None]:
+    """Write one change; when the object moved under us (HTTP 409), plan it again from a fresh read and try
+    again, a few times. Returns the change finally written and the server's answer."""
     for attempt in range(CONFLICT_RETRIES + 1):
         try:
             return change, write(cluster, change, dry_run=dry_run)
         except ConflictingWriteError:
             if attempt == CONFLICT_RETRIES or change.desired is None:
                 raise
-            node = cluster.patch_node(change.key.api_version, change.key.kind)
-            change = plan_object(change.desired, cluster.get(change.key), node, bookkeeping=marks,
-                                 origin=change.origin)
+            change = replan(change, cluster.get(change.key))
     raise AssertionError("unreachable")
+
+
+def _client_side(cluster: Cluster, marks: Bookkeeping) -> Replan:
+    def replan(change: Change, live: dict[str, Any] | None) -> Change:
+        assert change.desired is not None
+        node = cluster.patch_node(change.key.api_version, change.key.kind)
+        return plan_object(change.desired, live, node, bookkeeping=marks, origin=change.origin)
+    return replan
 
 
 def failed(failures: list[Failure]) -> set[ObjectKey]:

@@ -6,15 +6,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from ..cluster.base import Cluster
 from ..engine.heal import with_healing
 from ..engine.objectplan import Bookkeeping
-from ..engine.plan import APP_LABEL, bookkeeping, owned_by
+from ..engine.plan import APP_LABEL, bookkeeping, owned_by, replan
 from ..errors import GitapplyError, NotLeadingError
 from ..model import Action, Change, Failure, FailureKind, ObjectKey, Plan
-from .apply import checked, execute
+from .apply import Replan, checked, execute
 from .drift import classify_prepared
 from .inventory import inventory_key, next_inventory, write_inventory
 from .prepare import Prepared, Request, prepare
@@ -86,7 +86,8 @@ def write_sync(cluster: Cluster, planned: Planned, *, dry_run: bool = False,
         write_inventory(cluster, prepared.app, inventory_namespace, owned_after(prepared, plan, written))
 
     try:
-        failures = execute(cluster, plan, dry_run=dry_run, marks=planned.marks, on_done=on_done, written=written)
+        failures = execute(cluster, plan, dry_run=dry_run, marks=planned.marks, on_done=on_done, written=written,
+                           replan=_replan(planned))
     except BaseException:
         if not dry_run and written:
             record()
@@ -114,3 +115,13 @@ def owned_after(prepared: Prepared, plan: Plan, written: set[ObjectKey]) -> set[
     applied = [m.key for m in prepared.manifests if m.key in in_place]
     pruned = [c.key for c in plan.changes if c.action is Action.PRUNE and c.key in written]
     return next_inventory(applied, prepared.inventory, still_owned, pruned)
+
+
+def _replan(planned: Planned) -> Replan:
+    """A change met a 409: planned again from the fresh object by the plan's own options and rules."""
+    prepared = planned.prepared
+
+    def again(change: Change, live: dict[str, Any] | None) -> Change:
+        node = prepared.nodes(change.key.api_version, change.key.kind)
+        return replan(change, live, node, prepared.options, planned.marks, prepared.rules)
+    return again

@@ -6,7 +6,7 @@ import pytest
 
 from gitapply.cluster.local import LocalCluster
 from gitapply.errors import ConnectionFailedError, ForbiddenError, InvalidObjectError
-from gitapply.model import Action, Failure, FailureKind, ObjectKey
+from gitapply.model import Action, ApplyMethod, Failure, FailureKind, ObjectKey
 from gitapply.ops.apply import execute
 from gitapply.ops.inventory import read_inventory
 from gitapply.ops.prepare import Request
@@ -158,3 +158,51 @@ def test_a_server_that_goes_away_mid_apply_is_one_line_not_one_per_object(tmp_pa
     assert lines[0] == str(refused), "a refusal of the object itself is still shown on its own"
     assert len(lines) == 2 and "7 objects were not written" in lines[1] and "run apply again" in lines[1]
     assert sorted(key.name for key in read_inventory(cluster, APP, "default")) == labelled(cluster)
+
+
+class Moving(LocalCluster):
+    """A local cluster where another writer (the Deployment controller, say) changes the object between
+    gitapply's read and its write: the first write of each object is refused with 409, as the server refuses a
+    write carrying a resourceVersion that is no longer the stored one."""
+
+    def __init__(self, path) -> None:
+        self.refused: set[str] = set()
+        super().__init__(path)
+
+    def _moved(self, name: str) -> None:
+        from gitapply.errors import ConflictingWriteError
+
+        if name not in self.refused and not name.startswith("gitapply-inventory-"):
+            self.refused.add(name)
+            raise ConflictingWriteError(f"v1/ConfigMap/default/{name}", "the object has been modified")
+
+    def patch(self, key, patch, patch_type, *, dry_run=False):
+        if not dry_run:
+            self._moved(key.name)
+        return super().patch(key, patch, patch_type, dry_run=dry_run)
+
+    def apply(self, obj, *, force=False, dry_run=False):
+        if not dry_run:
+            self._moved(obj["metadata"]["name"])
+        return super().apply(obj, force=force, dry_run=dry_run)
+
+
+def test_a_write_that_met_a_409_is_planned_again_by_the_plans_own_method(tmp_path):
+    """A server-side migration refused with 409 is planned again server-side: planned client-side instead it
+    found nothing to change, and the apply exited 0 with the objects never moved to server-side apply."""
+    folder = source(tmp_path, 3)
+    cluster = Moving(tmp_path / "cluster.db")
+    request = Request(path=str(folder), app=APP, namespace="default")
+    assert write_sync(cluster, plan_sync(cluster, request)) == []
+    cluster.refused.clear()
+    planned = plan_sync(cluster, Request(path=str(folder), app=APP, namespace="default",
+                                         method=ApplyMethod.SERVER_SIDE))
+    assert {c.action for c in planned.plan.changes} == {Action.PATCH}
+    assert write_sync(cluster, planned) == []
+    assert cluster.refused, "no write met a conflict: the test proves nothing"
+    for change in planned.plan.changes:
+        live = cluster.get(change.key)
+        assert "gitapply.io/applied" in live["metadata"]["annotations"], change.key
+        assert ("gitapply", "Apply") in {(e["manager"], e["operation"]) for e in live["metadata"]["managedFields"]}
+    again = plan_sync(cluster, Request(path=str(folder), app=APP, namespace="default", method=ApplyMethod.SERVER_SIDE))
+    assert {c.action for c in again.plan.changes} == {Action.UNCHANGED}
