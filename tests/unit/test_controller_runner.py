@@ -61,3 +61,32 @@ def test_an_unreachable_source_is_told_apart(tmp_path):
     (tmp_path / "app").rmdir()
     outcome = leader.run_pass(1)
     assert not outcome.ok and not outcome.git_reachable
+
+
+class StaleHolds(LocalCluster):
+    """A cache whose watch of ConfigMaps lags behind: it does not show the app's hold yet."""
+
+    def get(self, key):
+        obj = super().get(key)
+        if obj is not None and key.name.startswith("gitapply-inventory-"):
+            obj["metadata"].get("annotations", {}).pop("gitapply.io/hold", None)
+        return obj
+
+
+def test_a_hold_the_cache_has_not_shown_yet_still_stops_the_write(tmp_path):
+    """An operator holds the app, then rolls back by hand; the pass's cache saw the rollback but not the hold
+    (two watches, no order between them). The hold read from the API server before writing stops the pass."""
+    from gitapply.session import AppSession
+    from gitapply.session.holds import new_hold
+
+    leader, cluster = runner(tmp_path, leading=True)
+    leader.run_pass(1)
+    spec = leader.spec
+    AppSession(cluster, spec).holds.hold(new_hold("operator", reason="rolled back"))
+    cluster.patch(KEY, {"data": {"level": "debug"}}, PatchType.MERGE)  # the operator's own fix
+    stale = AppRunner("shop", spec, StaleHolds(tmp_path / "cluster.db"), Metrics(), lambda: True, fresh=cluster)
+    outcome = stale.run_pass(2)
+    assert outcome.held and outcome.changed == 0
+    assert cluster.get(KEY)["data"] == {"level": "debug"}, "the pass undid the operator's change"
+    blind = AppRunner("shop", spec, StaleHolds(tmp_path / "cluster.db"), Metrics(), lambda: True)
+    assert blind.run_pass(3).changed == 1, "without the fresh read the stale cache writes: the test proves nothing"
