@@ -44,7 +44,7 @@ def reconcile(path: Optional[str] = argument(None, help="A directory or a git re
               retry_period: float = option(2.0, "--retry-period", help="Seconds between Lease attempts."),
               shard: bool = option(False, "--shard", help="With --leader-elect: share the apps among the replicas "
                                                           "(one Lease per replica; see docs/controller.md)."),
-              workers: int = option(4, "--workers", help="Passes run at once, at most."),
+              workers: int = option(16, "--workers", help="Passes run at once, at most."),
               webhook_addr: Optional[str] = option(None, "--webhook-addr",
                                                    help="Receive git push webhooks here: POST /hooks/git."),
               webhook_secret_file: Optional[str] = option(None, "--webhook-secret-file",

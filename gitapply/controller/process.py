@@ -53,7 +53,7 @@ class ControllerOptions:
     webhook_address: tuple[str, int] | None = None
     webhook_secret: bytes = b""
     max_passes: int | None = None
-    workers: int = 4
+    workers: int = 16
     debounce: float = 0.5
     watch: bool = True
 
