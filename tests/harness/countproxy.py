@@ -22,18 +22,18 @@ Rules:
 from __future__ import annotations
 
 import http.client
-import json
 import socket
-import ssl
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from .tlsproxy import kubeconfig_for, listen, upstream
 
 GET, LIST, WATCH = "GET", "LIST", "WATCH"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -96,13 +96,8 @@ class CountingProxy:
         self._log: list[tuple[float, str, str]] = []
         self._relays: set[Any] = set()
         self._stopped = False
-        upstream = urlsplit(plane.server)
-        self._upstream = (upstream.hostname or "127.0.0.1", upstream.port or 443)
-        self._client_context = ssl.create_default_context(cafile=plane.ca_file)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(*plane.serving_certificate)
-        self._server = _TLSServer(("127.0.0.1", 0), self._handler_class(), context)
-        self.server = f"https://127.0.0.1:{self._server.server_address[1]}"
+        self._upstream, self._client_context = upstream(plane)
+        self._server, self.server = listen(plane, self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, name="countproxy", daemon=True)
 
     def __enter__(self) -> CountingProxy:
@@ -114,10 +109,7 @@ class CountingProxy:
 
     def kubeconfig(self, path: Path) -> str:
         """A copy of the control plane's kubeconfig whose server is this proxy."""
-        config = json.loads(Path(self.plane.kubeconfig).read_text())
-        config["clusters"][0]["cluster"]["server"] = self.server
-        path.write_text(json.dumps(config))
-        return str(path)
+        return kubeconfig_for(self.plane, self.server, path)
 
     def snapshot(self) -> Counts:
         """Everything counted so far."""
@@ -279,36 +271,6 @@ class CountingProxy:
                 pass
 
         return Relay
-
-
-class _TLSServer(ThreadingHTTPServer):
-    """A thread per connection, each making its own TLS handshake.
-
-    Wrapping the listening socket would make every handshake in the accept loop, one after another: a client
-    slow to complete one (a busy controller's thread) would hold up all the others. The backlog is large so
-    that a burst of new connections (a controller's many threads at its first passes) waits in the queue
-    rather than having SYNs dropped and retried 1, 3, 7, 15 s later, which the figures would show as stalls."""
-
-    request_queue_size = 1024
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 context: ssl.SSLContext) -> None:
-        super().__init__(address, handler)
-        self.context = context
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        try:
-            tls = self.context.wrap_socket(request, server_side=True)
-        except OSError:
-            return  # a client gone during its handshake: nothing to relay
-        try:
-            super().finish_request(tls, client_address)
-        finally:
-            self.shutdown_request(tls)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client hanging up mid-answer, or the proxy stopping under a watch, is expected: no traceback."""
 
 
 def _copy(answer: http.client.HTTPResponse, write: Callable[[bytes], object]) -> None:

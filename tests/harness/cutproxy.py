@@ -11,14 +11,13 @@ preflight completes and the cut falls among its writes.
 from __future__ import annotations
 
 import http.client
-import json
 import socket
-import ssl
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from .tlsproxy import kubeconfig_for, listen, upstream
 
 _WRITES = ("POST", "PUT", "PATCH", "DELETE")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
@@ -41,16 +40,8 @@ class CuttingProxy:
         self._settled = threading.Condition(self._lock)
         self._in_flight = 0
         self._sockets: set[socket.socket] = set()
-        upstream = urlsplit(plane.server)
-        self._upstream = (upstream.hostname or "127.0.0.1", upstream.port or 443)
-        self._client_context = ssl.create_default_context(cafile=plane.ca_file)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._server.handle_error = lambda request, address: None  # type: ignore[method-assign] # cut: expected
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(*plane.serving_certificate)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self.server = f"https://127.0.0.1:{self._server.server_address[1]}"
+        self._upstream, self._client_context = upstream(plane)
+        self._server, self.server = listen(plane, self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> CuttingProxy:
@@ -62,10 +53,7 @@ class CuttingProxy:
 
     def kubeconfig(self, path: Path) -> str:
         """A copy of the control plane's kubeconfig whose server is this proxy."""
-        config = json.loads(Path(self.plane.kubeconfig).read_text())
-        config["clusters"][0]["cluster"]["server"] = self.server
-        path.write_text(json.dumps(config))
-        return str(path)
+        return kubeconfig_for(self.plane, self.server, path)
 
     def _die(self) -> None:
         """Stop accepting (later connections are refused) and cut every open connection."""

@@ -18,14 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.gitrepo import commit_all, git
 from tests.harness.countproxy import CountingProxy
 from tests.integration.test_controller import eventually, free_port, metric
 
 LEASE, DEADLINE, RETRY = 3.0, 2.0, 0.5
-
-
-def git(folder: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True, text=True).stdout
 
 
 def repository(tmp_path: Path, apps: dict[str, dict[str, str]]) -> Path:
@@ -35,14 +32,9 @@ def repository(tmp_path: Path, apps: dict[str, dict[str, str]]) -> Path:
         for name, text in files.items():
             (root / "apps" / app).mkdir(parents=True, exist_ok=True)
             (root / "apps" / app / name).write_text(text)
-    git(root.parent, "init", "-q", str(root))
-    commit(root, "apps")
+    git(root, "init", "-q")
+    commit_all(root, "apps")
     return root
-
-
-def commit(root: Path, message: str) -> None:
-    git(root, "add", "-A")
-    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", message)
 
 
 def configmap(name: str, value: str = "1") -> str:
@@ -227,7 +219,7 @@ def test_a_signed_push_webhook_triggers_a_pass_at_once_and_a_bad_signature_nothi
     try:
         eventually(lambda: live_value(control_plane, namespace) == "1", timeout=60)
         (root / "apps" / "hooked" / "settings.yaml").write_text(configmap("settings", "2"))
-        commit(root, "two")
+        commit_all(root, "two")
         body = json.dumps({"ref": "refs/heads/master", "repository": {"clone_url": str(root)}}).encode()
         wrong = "sha256=" + hmac.new(b"not-the-secret", body, hashlib.sha256).hexdigest()
         assert post(hook_port, body, {"X-Hub-Signature-256": wrong, "X-GitHub-Event": "push"}) == 401

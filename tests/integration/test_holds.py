@@ -16,23 +16,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.gitrepo import commit_all, git
 from tests.integration.cli_helpers import deployment_yaml, gitapply, live
 
 INTERVAL = 2.0
 GOOD, BAD, FIX = "nginx:1.19", "nginx:1.20", "nginx:1.21"
 
 
-def git(cwd: Path, *args: str) -> str:
-    command = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main",
-               *args]
-    return subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
-
-
 def commit(repo: Path, image: str) -> str:
     (repo / "web.yaml").write_text(deployment_yaml(replicas=1, image=image))
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", image)
-    return git(repo, "rev-parse", "HEAD")
+    return commit_all(repo, image)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.gitrepo import commit_all, git
 from tests.integration.cli_helpers import live
 from tests.integration.test_differential import normalised, wait_settled
 
@@ -29,12 +30,6 @@ def run(*args: str, kubeconfig: str, stdin: str = "") -> subprocess.CompletedPro
     """``gitapply ARGS --kubeconfig …`` with ``stdin`` as its standard input."""
     return subprocess.run([sys.executable, "-m", "gitapply", *args, "--kubeconfig", kubeconfig], input=stdin,
                           capture_output=True, text=True, timeout=180)
-
-
-def git(repo: Path, *args: str) -> str:
-    command = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main",
-               *args]
-    return subprocess.run(command, cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def copy_data(target: Path, namespace: str) -> Path:
@@ -49,12 +44,6 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new))
-
-
-def commit_all(repo: Path, message: str) -> str:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
 
 
 def objects(control_plane, namespace: str) -> dict[str, dict[str, Any]]:

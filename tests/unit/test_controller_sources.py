@@ -4,7 +4,6 @@ announced, failures remembered. A bare repository served by a ``file://`` URL st
 from __future__ import annotations
 
 import logging
-import subprocess
 import threading
 from pathlib import Path
 
@@ -16,12 +15,7 @@ from gitapply.controller.sources import Sources
 from gitapply.errors import SourceError, SourceUnreachableError
 from gitapply.ops.prepare import Request
 from gitapply.source import DesiredState
-
-
-def git(cwd: Path, *args: str) -> str:
-    command = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main",
-               *args]
-    return subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+from tests.gitrepo import commit_all, git
 
 
 def configmap(name: str, value: str) -> str:
@@ -33,9 +27,7 @@ def commit(work: Path, values: dict[str, str]) -> str:
     for app, value in values.items():
         (work / app).mkdir(exist_ok=True)
         (work / app / "config.yaml").write_text(configmap(app, value))
-    git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", "change")
-    return git(work, "rev-parse", "HEAD")
+    return commit_all(work, "change")
 
 
 def values(state: DesiredState) -> dict[str, str]:

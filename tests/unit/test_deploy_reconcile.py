@@ -11,9 +11,10 @@ from gitapply.source import read
 RECONCILE = Path(__file__).resolve().parents[2] / "deploy" / "reconcile"
 
 
-def objects() -> list[dict]:
+def objects(folder: Path = RECONCILE) -> list[dict]:
+    """The objects of a deploy folder's manifests (its kustomization aside)."""
     found = []
-    for path in sorted(RECONCILE.glob("*.yaml")):
+    for path in sorted(folder.glob("*.yaml")):
         if path.name != "kustomization.yaml":
             found += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
     return found
@@ -59,11 +60,7 @@ DETECT = RECONCILE / "detect-only"
 
 
 def detect_objects() -> list[dict]:
-    found = []
-    for path in sorted(DETECT.glob("*.yaml")):
-        if path.name != "kustomization.yaml":
-            found += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
-    return found
+    return objects(DETECT)
 
 
 def test_the_detect_only_variant_is_valid_and_reads_only():
@@ -84,11 +81,7 @@ SHARDED = RECONCILE / "sharded"
 
 
 def sharded_objects() -> list[dict]:
-    found = []
-    for path in sorted(SHARDED.glob("*.yaml")):
-        if path.name != "kustomization.yaml":
-            found += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
-    return found
+    return objects(SHARDED)
 
 
 def test_the_sharded_variant_runs_three_replicas_sharing_the_apps_file_with_a_signed_webhook():

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,7 @@ from gitapply.render.drift import drift_json, drift_junit
 from gitapply.render.holds import hold_line
 from gitapply.session import AppSession, AppSpec
 from gitapply.session.holds import AppHolds, new_hold
+from tests.gitrepo import commit_all, git
 from tests.unit.clirun import invoke
 
 INVENTORY = ObjectKey("", "v1", "ConfigMap", "default", "gitapply-inventory-shop")
@@ -132,18 +132,10 @@ def test_a_workloads_app_is_found_in_the_one_namespace_holding_its_inventory(clu
 
 # --- the session and the controller, on a repository --------------------------------------------------------
 
-def git(cwd: Path, *args: str) -> str:
-    command = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main",
-               *args]
-    return subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
-
-
 def commit(repo: Path, level: str) -> str:
     (repo / "settings.yaml").write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
                                         f"  namespace: default\ndata:\n  level: {level}\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", level)
-    return git(repo, "rev-parse", "HEAD")
+    return commit_all(repo, level)
 
 
 @pytest.fixture

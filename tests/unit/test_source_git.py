@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from gitapply.errors import SourceError
 from gitapply.source import is_git_source, is_remote, load, read, redact
-
-
-def git(cwd: Path, *args: str) -> str:
-    command = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main",
-               *args]
-    return subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+from tests.gitrepo import commit_all, git
 
 
 def commit(repo: Path, files: dict[str, str | None], message: str = "change") -> str:
@@ -27,9 +21,7 @@ def commit(repo: Path, files: dict[str, str | None], message: str = "change") ->
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
+    return commit_all(repo, message)
 
 
 def configmap(name: str, value: str = "1") -> str:
