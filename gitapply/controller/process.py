@@ -27,6 +27,8 @@ from functools import partial
 from typing import Any, Callable
 
 from ..cluster.base import Cluster
+from ..cluster.watch import Watchable
+from ..cluster.watchcache import WatchCache
 from ..engine.plan import APP_LABEL
 from ..ops.inventory import INVENTORY_LABEL
 from ..session import AppSpec
@@ -196,10 +198,7 @@ def run(apps: tuple[AppEntry, ...], options: ControllerOptions, cluster: Cluster
     return all(outcome is None or outcome.ok for outcome in controller.results.values())
 
 
-def _watch_cache(cluster: Cluster, on_change: Callable[[dict[str, Any], bool], None]) -> Any:
-    from ..cluster.watch import Watchable
-    from ..cluster.watchcache import WatchCache
-
+def _watch_cache(cluster: Cluster, on_change: Callable[[dict[str, Any], bool], None]) -> WatchCache | None:
     if not isinstance(cluster, Watchable):  # the embedded local cluster: it has no watch, passes read it
         return None
     return WatchCache(cluster, on_change=on_change)

@@ -17,7 +17,7 @@ from ..cluster.base import Cluster, Propagation
 from ..engine import fieldsets
 from ..engine.crds import kinds_defined_by
 from ..engine.normalize import same_stored
-from ..engine.objectplan import NO_BOOKKEEPING, Bookkeeping, plan_object
+from ..engine.objectplan import Bookkeeping, plan_object
 from ..engine.order import rank
 from ..engine.serverside import ANNOTATIONS_LIMIT, METHOD_ANNOTATION, annotations_size, as_patch
 from ..errors import (ClusterError, ConflictingWriteError, ConnectionFailedError, FieldConflictError, ForbiddenError,
@@ -210,10 +210,9 @@ Replan = Callable[[Change, dict[str, Any] | None], Change]
 """A change planned again from its object read afresh (after a 409), by the rules that planned it."""
 
 
-def execute(cluster: Cluster, plan: Plan, *, workers: int = WRITE_CONCURRENCY, dry_run: bool = False,
-            marks: Bookkeeping = NO_BOOKKEEPING,
-            on_done: Callable[[Change, Failure | None], None] = lambda change, failure: None,
-            written: set[ObjectKey] | None = None, replan: Replan | None = None) -> list[Failure]:
+def execute(cluster: Cluster, plan: Plan, *, replan: Replan, workers: int = WRITE_CONCURRENCY,
+            dry_run: bool = False, on_done: Callable[[Change, Failure | None], None] = lambda change, failure: None,
+            written: set[ObjectKey] | None = None) -> list[Failure]:
     """Make the plan's changes stage by stage (creates and patches in dependency order, then prunes);
     writes within a stage run concurrently. Returns the failures; after a refusal later stages still run, as
     kubectl does, but once the server is unreachable (its retries spent) no further write is sent: each would
@@ -222,16 +221,15 @@ def execute(cluster: Cluster, plan: Plan, *, workers: int = WRITE_CONCURRENCY, d
     ``written`` receives the key of each change the server accepted, as it is accepted (by the worker, so that
     it is complete even when Ctrl-C stops the apply before ``on_done`` has seen every result).
 
-    ``replan``: how a change whose write met a 409 is planned again (the plan's own rules); without it, as a
-    client-side apply of its desired object (what a restore writes)."""
+    ``replan``: how a change whose write met a 409 is planned again from the fresh object (by the rules that
+    planned it: ``sync.replanner``)."""
     failures: list[Failure] = []
     pool = ThreadPoolExecutor(max_workers=workers)
     accepted = written if written is not None else set()
     gone = threading.Event()
     try:
         for stage in _stages(plan):
-            for change, failure in pool.map(lambda c: _attempt(cluster, c, dry_run, replan or _client_side(cluster, marks),
-                                                            accepted, gone), stage):
+            for change, failure in pool.map(lambda c: _attempt(cluster, c, dry_run, replan, accepted, gone), stage):
                 on_done(change, failure)
                 if failure is not None:
                     failures.append(failure)
@@ -299,14 +297,6 @@ def _write_retrying(cluster: Cluster, change: Change, *, dry_run: bool,
                 raise
             change = replan(change, cluster.get(change.key))
     raise AssertionError("unreachable")
-
-
-def _client_side(cluster: Cluster, marks: Bookkeeping) -> Replan:
-    def replan(change: Change, live: dict[str, Any] | None) -> Change:
-        assert change.desired is not None
-        node = cluster.patch_node(change.key.api_version, change.key.kind)
-        return plan_object(change.desired, live, node, bookkeeping=marks, origin=change.origin)
-    return replan
 
 
 def failed(failures: list[Failure]) -> set[ObjectKey]:

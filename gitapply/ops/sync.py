@@ -86,8 +86,8 @@ def write_sync(cluster: Cluster, planned: Planned, *, dry_run: bool = False,
         write_inventory(cluster, prepared.app, inventory_namespace, owned_after(prepared, plan, written))
 
     try:
-        failures = execute(cluster, plan, dry_run=dry_run, marks=planned.marks, on_done=on_done, written=written,
-                           replan=_replan(planned))
+        failures = execute(cluster, plan, replan=replanner(planned), dry_run=dry_run, on_done=on_done,
+                           written=written)
     except BaseException:
         if not dry_run and written:
             record()
@@ -117,8 +117,9 @@ def owned_after(prepared: Prepared, plan: Plan, written: set[ObjectKey]) -> set[
     return next_inventory(applied, prepared.inventory, still_owned, pruned)
 
 
-def _replan(planned: Planned) -> Replan:
-    """A change met a 409: planned again from the fresh object by the plan's own options and rules."""
+def replanner(planned: Planned) -> Replan:
+    """How a change of ``planned`` whose write met a 409 is planned again from the fresh object: by the plan's
+    own options and rules."""
     prepared = planned.prepared
 
     def again(change: Change, live: dict[str, Any] | None) -> Change:

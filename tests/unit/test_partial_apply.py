@@ -10,7 +10,7 @@ from gitapply.model import Action, ApplyMethod, Failure, FailureKind, ObjectKey
 from gitapply.ops.apply import execute
 from gitapply.ops.inventory import read_inventory
 from gitapply.ops.prepare import Request
-from gitapply.ops.sync import SyncOptions, plan_sync, write_sync
+from gitapply.ops.sync import SyncOptions, plan_sync, replanner, write_sync
 from gitapply.render.report import failure_lines
 
 APP = "shop"
@@ -109,7 +109,7 @@ def test_no_write_is_sent_once_the_server_is_gone(tmp_path):
     cluster = Vanishing(tmp_path / "c.db", answers=3)
     planned = plan_sync(cluster, Request(path=source(tmp_path, 20)), SyncOptions(server_checks=False))
     cluster.answers = 3
-    failures = execute(cluster, planned.plan, workers=2)
+    failures = execute(cluster, planned.plan, replan=replanner(planned), workers=2)
     assert len(failures) == 17 and all(f.kind is FailureKind.UNREACHABLE for f in failures)
     assert cluster.attempts <= 3 + 2
     assert sum("not sent" in f.message for f in failures) >= 17 - 2
